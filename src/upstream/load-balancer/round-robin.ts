@@ -1,0 +1,40 @@
+// ROUND_ROBIN (Envoy `RoundRobinLoadBalancer`): a plain rotating index when all weights are
+// equal, an EDF schedule over the static weights otherwise.
+
+import type { Host } from '../host'
+import type { HostSet } from '../host-set'
+import { HostSetLoadBalancer } from './base'
+import { EdfScheduler, weightsAreEqual } from './edf'
+import type { Random } from './types'
+
+export class RoundRobinLoadBalancer extends HostSetLoadBalancer {
+  /** Survives rebuilds, like Envoy's per-source rr index. Starts at a random offset (Envoy's seed). */
+  private rrIndex: number
+  private edf: EdfScheduler | null
+
+  constructor (hostSet: HostSet, random: Random) {
+    super(hostSet, random)
+    this.rrIndex = Math.floor(random() * 0x7fffffff)
+    this.edf = null
+  }
+
+  protected rebuild (hosts: readonly Host[]): void {
+    if (hosts.length < 2 || weightsAreEqual(hosts)) {
+      this.edf = null
+      return
+    }
+    const weights = new Float64Array(hosts.length)
+    for (let i = 0; i < hosts.length; i++) weights[i] = hosts[i].weight
+    this.edf = new EdfScheduler(hosts, weights, this.random)
+  }
+
+  protected pick (_attempt: number): Host {
+    const edf = this.edf
+    if (edf !== null) {
+      const host = edf.peek()
+      edf.advance(host.weight)
+      return host
+    }
+    return this.hosts[this.rrIndex++ % this.hosts.length]
+  }
+}
