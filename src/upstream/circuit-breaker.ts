@@ -1,0 +1,93 @@
+// Envoy's cluster circuit breakers (`ResourceManagerImpl`, default priority only): plain
+// counters with a limit. Callers ask `canCreate()` before taking a resource, `inc()` when they
+// take it and `dec()` when they give it back. Nothing here queues or waits: what to do at the
+// limit (queue as pending, answer 503 `UO`) is the connection pool's and router's decision.
+//
+// Istio mapping (applyConnectionPool): tcp.maxConnections → max_connections,
+// http.http1MaxPendingRequests → max_pending_requests, http.http2MaxRequests → max_requests,
+// http.maxRetries → max_retries. Unset (or 0) means 2^32-1 in Istio, i.e. unlimited; Ferry uses
+// Infinity and the stats layer prints whatever finite stand-in it prefers for `remaining_*`.
+// The limits are per cluster and per proxy process, as in Envoy across all worker threads.
+
+export class ResourceLimit {
+  readonly max: number
+  /** Resources in use right now. */
+  count: number
+
+  /** `max`: the limit, a non-negative integer or Infinity for unlimited. */
+  constructor (max: number) {
+    if (!(max === Infinity || (Number.isInteger(max) && max >= 0))) {
+      throw new RangeError(`circuit breaker limit must be a non-negative integer or Infinity, got ${max}`)
+    }
+    this.max = max
+    this.count = 0
+  }
+
+  canCreate (): boolean {
+    return this.count < this.max
+  }
+
+  inc (): void {
+    this.count++
+  }
+
+  dec (): void {
+    // Envoy asserts here. An unbalanced dec is a bug in the caller that would silently raise
+    // the effective limit forever, so fail loudly instead of clamping.
+    if (this.count === 0) throw new Error('circuit breaker: dec() without a matching inc()')
+    this.count--
+  }
+
+  /** Envoy gauge `remaining_*`: how many more may be created (Infinity when unlimited). */
+  get remaining (): number {
+    return this.count >= this.max ? 0 : this.max - this.count
+  }
+
+  /** Envoy gauge `*_open`: 1 while the limit is reached, else 0. */
+  get open (): 0 | 1 {
+    return this.count >= this.max ? 1 : 0
+  }
+}
+
+export interface CircuitBreakerLimits {
+  maxConnections: number
+  maxPendingRequests: number
+  maxRequests: number
+  maxRetries: number
+}
+
+/** Limits when a cluster has no connectionPool settings (Istio's 2^32-1, i.e. none). */
+export const UNLIMITED_CIRCUIT_BREAKER_LIMITS: Readonly<CircuitBreakerLimits> = Object.freeze({
+  maxConnections: Infinity,
+  maxPendingRequests: Infinity,
+  maxRequests: Infinity,
+  maxRetries: Infinity
+})
+
+export class CircuitBreakers {
+  /** `max_connections`: open upstream connections across all hosts. */
+  readonly connections: ResourceLimit
+  /** `max_pending_requests`: requests waiting for a connection. */
+  readonly pendingRequests: ResourceLimit
+  /** `max_requests`: requests in flight. */
+  readonly requests: ResourceLimit
+  /** `max_retries`: retries in flight (concurrent, not per request). */
+  readonly retries: ResourceLimit
+
+  constructor (limits: CircuitBreakerLimits) {
+    this.connections = new ResourceLimit(limits.maxConnections)
+    this.pendingRequests = new ResourceLimit(limits.maxPendingRequests)
+    this.requests = new ResourceLimit(limits.maxRequests)
+    this.retries = new ResourceLimit(limits.maxRetries)
+  }
+
+  // Gauges `circuit_breakers.default.*`, derived on read so they can never drift from the counters.
+  get cxOpen (): 0 | 1 { return this.connections.open }
+  get rqPendingOpen (): 0 | 1 { return this.pendingRequests.open }
+  get rqOpen (): 0 | 1 { return this.requests.open }
+  get rqRetryOpen (): 0 | 1 { return this.retries.open }
+  get remainingCx (): number { return this.connections.remaining }
+  get remainingPending (): number { return this.pendingRequests.remaining }
+  get remainingRq (): number { return this.requests.remaining }
+  get remainingRetries (): number { return this.retries.remaining }
+}
