@@ -17,3 +17,4 @@ export {
 } from './exporter'
 export type { ZipkinEndpoint, ZipkinSpan } from './zipkin'
 export { B3Extract, extractB3, injectB3 } from './b3'
+export { AsyncLocalStorageContextManager } from './context-manager'
