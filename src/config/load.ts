@@ -138,6 +138,7 @@ function addDocument (raw: unknown, source: SourceRef, options: LoadOptions, con
     diagnostics.push({ severity: 'error', ...source, kind, field: 'apiVersion', message: `unsupported version ${apiVersion} (want one of ${API_VERSIONS.map(v => `${API_GROUP}/${v}`).join(', ')})` })
     return
   }
+  repairIPv6Lists(doc)
   const errors = validateDocument(doc, source)
   diagnostics.push(...errors)
   if (errors.some(d => d.severity === 'error')) return
@@ -162,6 +163,45 @@ function addDocument (raw: unknown, source: SourceRef, options: LoadOptions, con
     case 'ServiceEntry': config.serviceEntries.push(resource as ConfigSet['serviceEntries'][number]); break
     case 'WorkloadEntry': config.workloadEntries.push(resource as ConfigSet['workloadEntries'][number]); break
   }
+}
+
+// A YAML quirk, repaired here on purpose so every consumer sees the address the user wrote.
+// Inside a flow sequence, an IPv6 address that ends in `::` (`[1.2.3.4, 2001:db8::]`) parses as a
+// one-pair mapping `{"2001:db8:": null}`: the last `:` is followed by `]`, which makes it a
+// mapping indicator. Go's YAML decoder (what kubectl and istiod use) reads the string, and Istio's
+// own test data relies on that. So in the lists that hold IP addresses, a single-key mapping with
+// a null value is turned back into the text it came from: `key + ":"`. Nothing else is touched:
+// such a mapping anywhere else still fails validation as the wrong type.
+function repairIPv6Lists (doc: Record<string, unknown>): void {
+  const spec = asRecord(doc.spec)
+  if (spec === undefined) return
+  if (doc.kind === 'ServiceEntry') repairList(spec, 'addresses')
+  if (doc.kind === 'VirtualService') {
+    for (const routes of [spec.tcp, spec.tls]) {
+      for (const route of Array.isArray(routes) ? routes : []) {
+        const matches = asRecord(route)?.match
+        for (const m of Array.isArray(matches) ? matches : []) {
+          const match = asRecord(m)
+          if (match !== undefined) repairList(match, 'destinationSubnets')
+        }
+      }
+    }
+  }
+}
+
+function repairList (holder: Record<string, unknown>, key: string): void {
+  const list = holder[key]
+  if (!Array.isArray(list)) return
+  holder[key] = list.map(item => {
+    const m = asRecord(item)
+    if (m === undefined) return item
+    const keys = Object.keys(m)
+    return keys.length === 1 && m[keys[0]] === null ? `${keys[0]}:` : item
+  })
+}
+
+function asRecord (v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : undefined
 }
 
 /** `file#doc field: message`, the one line form used by the CLI and reload logs. */
