@@ -1,6 +1,7 @@
 // RING_HASH (Envoy `RingHashLoadBalancer`, a ketama ring). Each host owns `scale × weight`
 // points on a 32-bit ring; a request goes to the first point at or after the hash of its key.
-// Removing a host only moves the keys that landed on its points.
+// Removing a host moves the keys on its points, plus (Envoy's sizing rule, kept) the keys taken
+// by the extra points each remaining host gets when the ring is re-sized: ~2/n of keys in all.
 
 import type { Host } from '../host'
 import type { HostSet } from '../host-set'
