@@ -1,0 +1,110 @@
+// `ferry run`: start the proxy and keep it running until SIGTERM/SIGINT.
+
+import { Ferry, ConfigError } from '../ferry'
+import { Logger, isLogLevel } from '../observability/logger'
+import { parseFlags, one, parseLabels, usage, UsageError, type FlagSpec } from './args'
+import { parseDuration } from '../config/duration'
+
+export const RUN_FLAGS: FlagSpec[] = [
+  { name: 'config', repeat: true, help: 'Istio YAML/JSON file or directory (repeatable)' },
+  { name: 'role', default: 'sidecar', help: 'gateway or sidecar' },
+  { name: 'namespace', default: 'default', help: "the proxy's own namespace" },
+  { name: 'labels', help: "the proxy's workload labels, k=v,k=v" },
+  { name: 'admin', default: '127.0.0.1:15000', help: 'admin listener HOST:PORT' },
+  { name: 'access-log', help: 'access log file (- for stdout)' },
+  { name: 'access-log-format', default: 'text', help: 'text or json' },
+  { name: 'log-level', default: 'info', help: 'debug, info, warn or error' },
+  { name: 'gateway-address', default: '0.0.0.0', help: 'address the gateway listeners bind' },
+  { name: 'zipkin', help: 'Zipkin v2 spans endpoint, e.g. http://zipkin:9411/api/v2/spans' },
+  { name: 'sampling', default: '1', help: 'trace sampling percentage' },
+  { name: 'drain-duration', default: '5s', help: 'time in-flight requests get to finish on SIGTERM' },
+  { name: 'help', boolean: true, help: 'show this help' }
+]
+
+export async function runCommand (argv: string[]): Promise<number> {
+  let flags
+  try {
+    flags = parseFlags(argv, RUN_FLAGS)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`ferry run: ${err.message}\n${usage('run', RUN_FLAGS)}`)
+      return 2
+    }
+    throw err
+  }
+  if (one(flags, 'help') === 'true') {
+    process.stdout.write(usage('run', RUN_FLAGS))
+    return 0
+  }
+  const configPaths = flags.get('config') ?? []
+  const role = one(flags, 'role')
+  const level = one(flags, 'log-level') ?? 'info'
+  const format = one(flags, 'access-log-format')
+  const sampling = Number(one(flags, 'sampling'))
+  const drainMs = parseDuration(one(flags, 'drain-duration'))
+  const problems: string[] = []
+  if (configPaths.length === 0) problems.push('--config is required')
+  if (role !== 'gateway' && role !== 'sidecar') problems.push(`--role must be gateway or sidecar, not ${role}`)
+  if (!isLogLevel(level)) problems.push(`--log-level must be debug, info, warn or error, not ${level}`)
+  if (format !== 'text' && format !== 'json') problems.push(`--access-log-format must be text or json, not ${format}`)
+  if (!Number.isFinite(sampling) || sampling < 0 || sampling > 100) problems.push('--sampling must be a percentage 0..100')
+  if (drainMs === null) problems.push('--drain-duration must be a duration such as 5s')
+  let labels: Record<string, string> = {}
+  try {
+    labels = parseLabels(one(flags, 'labels'))
+  } catch (err) {
+    problems.push((err as Error).message)
+  }
+  if (problems.length > 0) {
+    process.stderr.write(`ferry run: ${problems.join('; ')}\n${usage('run', RUN_FLAGS)}`)
+    return 2
+  }
+  const logger = new Logger(level as 'info')
+  const admin = one(flags, 'admin') ?? ''
+  const ferry = new Ferry({
+    configPaths,
+    role: role as 'gateway' | 'sidecar',
+    namespace: one(flags, 'namespace') ?? 'default',
+    labels,
+    admin: admin === '' || admin === 'off' ? null : admin,
+    accessLog: one(flags, 'access-log') ?? null,
+    accessLogFormat: format as 'text' | 'json',
+    gatewayAddress: one(flags, 'gateway-address') ?? '0.0.0.0',
+    zipkin: one(flags, 'zipkin') ?? null,
+    samplingPercent: sampling,
+    logger
+  })
+  try {
+    await ferry.start()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      logger.error('refusing to start with an invalid configuration')
+      return 1
+    }
+    logger.error(`start failed: ${(err as Error).message}`)
+    await ferry.stop().catch(() => {})
+    return 1
+  }
+  return await new Promise<number>(resolve => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      logger.info(`${signal}: draining for up to ${drainMs as number} ms`)
+      const forced = setTimeout(() => {
+        logger.warn('drain period over; exiting with requests still in flight')
+        resolve(0)
+      }, drainMs as number)
+      forced.unref()
+      ferry.stop().then(() => {
+        clearTimeout(forced)
+        resolve(0)
+      }, (err: Error) => {
+        logger.error(`shutdown: ${err.message}`)
+        resolve(1)
+      })
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
+}

@@ -1,0 +1,50 @@
+// What a request needs from the process (ProxyContext) and from the listener that accepted it
+// (ListenerContext). Built once; requests only read them.
+
+import type { Snapshot, RouteTable } from '../model/snapshot'
+import type { StatsStore, HttpConnManagerStats, IstioRequestRecorder } from '../observability/stats'
+import type { RequestTracing } from '../observability/tracing'
+import type { AccessLog } from '../observability/access-log'
+
+export interface Clock {
+  /** Monotonic milliseconds. */
+  now (): number
+  setTimeout (fn: () => void, ms: number): NodeJS.Timeout
+  clearTimeout (t: NodeJS.Timeout): void
+}
+
+export const SYSTEM_CLOCK: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (t) => clearTimeout(t)
+}
+
+export interface SnapshotHolder {
+  current: Snapshot
+}
+
+export interface ProxyContext {
+  readonly snapshots: SnapshotHolder
+  readonly stats: StatsStore
+  readonly tracing: RequestTracing
+  readonly accessLog: AccessLog | null
+  readonly random: () => number
+  readonly clock: Clock
+  /** Envoy node id (`sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`), for spans and /server_info. */
+  readonly nodeId: string
+}
+
+export type ListenerKind = 'gateway' | 'outbound' | 'inbound'
+
+export interface ListenerContext {
+  readonly proxy: ProxyContext
+  readonly kind: ListenerKind
+  /** Envoy listener name, e.g. `0.0.0.0_8080`. */
+  readonly name: string
+  readonly port: number
+  readonly hcm: HttpConnManagerStats
+  /** The route table this listener serves from a snapshot, or null when it has none. */
+  routeTable (snapshot: Snapshot, port: number): RouteTable | null
+  /** Istio standard metrics recorder for a destination cluster, or null when metrics are off. */
+  istioRecorder (clusterName: string, snapshot: Snapshot): IstioRequestRecorder | null
+}

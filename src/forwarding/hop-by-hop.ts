@@ -1,0 +1,19 @@
+// Headers that belong to one connection and must not cross the proxy (RFC 9110 §7.6.1),
+// plus the ones undici manages itself and rejects when given (expect, transfer-encoding).
+
+export const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings'
+])
+
+/** Header names the `Connection` header lists are hop-by-hop for this message too. */
+export function connectionTokens (value: string | string[] | undefined): string[] {
+  if (value === undefined) return []
+  const v = Array.isArray(value) ? value.join(',') : value
+  const out: string[] = []
+  for (const t of v.split(',')) {
+    const name = t.trim().toLowerCase()
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') out.push(name)
+  }
+  return out
+}

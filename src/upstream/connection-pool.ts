@@ -1,0 +1,259 @@
+// HTTP/1.1 connection pool of one cluster, with Envoy's cluster-wide circuit breakers.
+//
+// Each UpstreamConnection is one undici Client with pipelining 1, used for exactly one socket
+// lifetime: when its socket closes the client is retired. That makes "connections" countable
+// (Envoy's max_connections is per cluster, across all hosts), lets us know whether a failed
+// request was written on a reused socket (the keep-alive race), and gives
+// maxRequestsPerConnection for free (undici's maxRequestsPerClient).
+//
+// Requests that find no idle connection and may not open one wait as pending (per host, the
+// breaker counts them cluster-wide); past max_pending_requests they overflow at once (UO).
+
+import { Client, type Dispatcher } from 'undici'
+import type { Host } from './host'
+import type { CircuitBreakers } from './circuit-breaker'
+import type { ClusterStats } from '../observability/stats'
+import type { ConnectionLimits } from '../model/traffic-policy'
+
+/** undici's callback-style handler (the fast path: no promise, raw header buffers). */
+export interface RawHandler {
+  onConnect (abort: (err?: Error) => void): void
+  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean
+  onData (chunk: Buffer): boolean
+  onComplete (trailers: Buffer[] | null): void
+  onError (err: Error): void
+  onUpgrade? (statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: import('node:stream').Duplex): void
+}
+
+/** Told when the pool grants the request a connection, so the caller can dispatch. */
+export interface PoolWaiter {
+  onPoolReady (conn: UpstreamConnection): void
+  /** The pending queue overflowed or the pool closed: answer 503 UO. */
+  onPoolOverflow (): void
+}
+
+export class UpstreamConnection {
+  readonly client: Client
+  /** Requests completed on the current socket; > 0 means the socket is reused. */
+  requestsOnSocket = 0
+  busy = false
+  dead = false
+
+  constructor (readonly pool: HostPool, origin: string, limits: ConnectionLimits) {
+    this.client = new Client(origin, {
+      pipelining: 1,
+      connectTimeout: limits.connectTimeoutMs,
+      headersTimeout: 0, // route and per-try timeouts are ours
+      bodyTimeout: 0,
+      // Close idle sockets before the upstream does: undici honours a `Keep-Alive: timeout=`
+      // hint minus a threshold; without one we keep at most a minute (Envoy keeps an hour,
+      // which is what makes the 503 UC race so common).
+      keepAliveTimeout: Math.min(limits.idleTimeoutMs, 60_000),
+      keepAliveMaxTimeout: limits.idleTimeoutMs,
+      keepAliveTimeoutThreshold: 1000,
+      maxRequestsPerClient: limits.maxRequestsPerConnection > 0 ? limits.maxRequestsPerConnection : undefined,
+      strictContentLength: true,
+      connect: limits.tcpKeepalive !== null ? { keepAlive: true, keepAliveInitialDelay: limits.tcpKeepalive.timeMs } : undefined
+    })
+    this.client.on('connect', this.onSocketConnect)
+    this.client.on('disconnect', this.onSocketDisconnect)
+    this.client.on('connectionError', this.onConnectionError)
+  }
+
+  private readonly onSocketConnect = (): void => {
+    this.requestsOnSocket = 0
+    this.pool.stats.upstream_cx_total.inc()
+    this.pool.stats.upstream_cx_active.inc()
+  }
+
+  private readonly onSocketDisconnect = (_origin: unknown, _targets: unknown, err: Error & { code?: string }): void => {
+    this.pool.stats.upstream_cx_active.dec()
+    this.pool.stats.upstream_cx_destroy.inc()
+    if (err?.code === 'UND_ERR_SOCKET' || err?.code === 'ECONNRESET') this.pool.stats.upstream_cx_destroy_remote.inc()
+    else this.pool.stats.upstream_cx_destroy_local.inc()
+    this.retire()
+  }
+
+  private readonly onConnectionError = (_origin: unknown, _targets: unknown, err: Error & { code?: string }): void => {
+    this.pool.stats.upstream_cx_connect_fail.inc()
+    if (err?.code === 'UND_ERR_CONNECT_TIMEOUT') this.pool.stats.upstream_cx_connect_timeout.inc()
+    this.retire()
+  }
+
+  /** The socket is gone: this client will not be handed out again. */
+  retire (): void {
+    if (this.dead) return
+    this.dead = true
+    this.pool.remove(this)
+    this.client.destroy().catch(() => {})
+  }
+
+  dispatch (opts: Dispatcher.DispatchOptions, handler: RawHandler): void {
+    this.client.dispatch(opts, handler as unknown as Dispatcher.DispatchHandler)
+  }
+
+  /** The attempt using this connection is over; `reusable` false retires it (reset, timeout...). */
+  release (reusable: boolean): void {
+    this.busy = false
+    if (!reusable || this.dead) {
+      this.retire()
+      return
+    }
+    this.requestsOnSocket++
+    this.pool.onIdle(this)
+  }
+}
+
+export class HostPool {
+  readonly idle: UpstreamConnection[] = []
+  readonly all = new Set<UpstreamConnection>()
+  readonly pending: PoolWaiter[] = []
+  private readonly origin: string
+
+  constructor (
+    readonly host: Host,
+    readonly cluster: ClusterPools,
+    readonly stats: ClusterStats
+  ) {
+    this.origin = `http://${host.key}`
+  }
+
+  acquire (waiter: PoolWaiter): void {
+    const breakers = this.cluster.breakers
+    const conn = this.idle.pop()
+    if (conn !== undefined) {
+      conn.busy = true
+      waiter.onPoolReady(conn)
+      return
+    }
+    if (breakers.connections.canCreate()) {
+      waiter.onPoolReady(this.open())
+      return
+    }
+    this.stats.upstream_cx_overflow.inc()
+    if (!breakers.pendingRequests.canCreate()) {
+      this.stats.upstream_rq_pending_overflow.inc()
+      waiter.onPoolOverflow()
+      return
+    }
+    breakers.pendingRequests.inc()
+    this.stats.upstream_rq_pending_total.inc()
+    this.stats.upstream_rq_pending_active.inc()
+    this.pending.push(waiter)
+    this.cluster.updateGauges()
+  }
+
+  /** A waiter that gave up (client went away, route timeout) leaves the queue. */
+  cancel (waiter: PoolWaiter): void {
+    const i = this.pending.indexOf(waiter)
+    if (i < 0) return
+    this.pending.splice(i, 1)
+    this.cluster.breakers.pendingRequests.dec()
+    this.stats.upstream_rq_pending_active.dec()
+    this.cluster.updateGauges()
+  }
+
+  private open (): UpstreamConnection {
+    this.cluster.breakers.connections.inc()
+    const conn = new UpstreamConnection(this, this.origin, this.cluster.limits)
+    conn.busy = true
+    this.all.add(conn)
+    this.cluster.updateGauges()
+    return conn
+  }
+
+  onIdle (conn: UpstreamConnection): void {
+    const next = this.takePending()
+    if (next !== null) {
+      conn.busy = true
+      next.onPoolReady(conn)
+      return
+    }
+    this.idle.push(conn)
+  }
+
+  private takePending (): PoolWaiter | null {
+    const next = this.pending.shift()
+    if (next === undefined) return null
+    this.cluster.breakers.pendingRequests.dec()
+    this.stats.upstream_rq_pending_active.dec()
+    this.cluster.updateGauges()
+    return next
+  }
+
+  remove (conn: UpstreamConnection): void {
+    if (!this.all.delete(conn)) return
+    const i = this.idle.indexOf(conn)
+    if (i >= 0) this.idle.splice(i, 1)
+    this.cluster.breakers.connections.dec()
+    this.cluster.updateGauges()
+    // A connection slot freed up: a pending request of any host of the cluster may now open one.
+    this.cluster.servePending()
+  }
+
+  /** Opens a connection for the first pending request, if the breaker allows. */
+  servePendingOne (): boolean {
+    if (this.pending.length === 0 || !this.cluster.breakers.connections.canCreate()) return false
+    const next = this.takePending()
+    if (next === null) return false
+    next.onPoolReady(this.open())
+    return true
+  }
+
+  close (): void {
+    for (const w of this.pending.splice(0)) {
+      this.cluster.breakers.pendingRequests.dec()
+      w.onPoolOverflow()
+    }
+    for (const c of this.all) void c.client.close().catch(() => {})
+  }
+}
+
+/** The pools of every host of one cluster, sharing its circuit breakers. */
+export class ClusterPools {
+  private readonly pools = new Map<Host, HostPool>()
+
+  constructor (
+    readonly limits: ConnectionLimits,
+    readonly breakers: CircuitBreakers,
+    readonly stats: ClusterStats
+  ) {
+    this.updateGauges()
+  }
+
+  forHost (host: Host): HostPool {
+    let p = this.pools.get(host)
+    if (p === undefined) {
+      p = new HostPool(host, this, this.stats)
+      this.pools.set(host, p)
+    }
+    return p
+  }
+
+  servePending (): void {
+    for (const p of this.pools.values()) {
+      while (p.servePendingOne()) { /* keep granting while slots remain */ }
+    }
+  }
+
+  updateGauges (): void {
+    const b = this.breakers
+    const cb = this.stats.circuit_breakers
+    cb.cx_open.set(b.connections.canCreate() ? 0 : 1)
+    cb.rq_pending_open.set(b.pendingRequests.canCreate() ? 0 : 1)
+    cb.rq_open.set(b.requests.canCreate() ? 0 : 1)
+    cb.rq_retry_open.set(b.retries.canCreate() ? 0 : 1)
+    cb.remaining_cx.set(finite(b.connections.remaining))
+    cb.remaining_pending.set(finite(b.pendingRequests.remaining))
+    cb.remaining_rq.set(finite(b.requests.remaining))
+    cb.remaining_retries.set(finite(b.retries.remaining))
+  }
+
+  close (): void {
+    for (const p of this.pools.values()) p.close()
+    this.pools.clear()
+  }
+}
+
+// Envoy reports an unlimited resource's remaining count as its 2^32-1 default.
+const finite = (n: number): number => (Number.isFinite(n) ? n : 4294967295)
