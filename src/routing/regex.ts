@@ -28,14 +28,17 @@ export interface FullMatchRegex {
 
 /** null when RE2 accepts `pattern` (as Envoy would), else RE2's message. */
 export function regexError(pattern: string): string | null {
+  const wrapped = wrapForRe2(pattern)
   try {
-    new RE2(wrapForRe2(pattern), 'u')
+    new RE2(wrapped, 'u')
     return null
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
-    // re2-wasm's message quotes our wrapped pattern; show the user's.
-    const i = message.lastIndexOf(': ')
-    return `invalid RE2 regex ${JSON.stringify(pattern)}: ${i >= 0 ? message.slice(i + 2) : message}`
+    // re2-wasm says "Invalid regular expression: /<wrapped>/u: <RE2 error>: <fragment>";
+    // keep RE2's part and name the user's pattern, not our wrapping.
+    const head = `/${wrapped.replace(/(^|[^\\])((?:\\\\)*)\//g, '$1$2\\/')}/u: `
+    const i = message.indexOf(head)
+    return `invalid RE2 regex ${JSON.stringify(pattern)}: ${i >= 0 ? message.slice(i + head.length) : message}`
   }
 }
 
