@@ -100,6 +100,11 @@ export class Ferry {
     return this.snapshots.current
   }
 
+  /** The admin listener's port (useful with `--admin 127.0.0.1:0`), 0 when off. */
+  get adminPort (): number {
+    return this.admin?.port ?? 0
+  }
+
   get isReady (): boolean {
     return this.ready
   }

@@ -141,17 +141,21 @@ export function connectionLimits (cp: ConnectionPoolSettings | undefined): Conne
 
 export function outlierSpec (od: OutlierDetection | undefined): OutlierSpec | null {
   if (od === undefined) return null
-  // Istio: an outlierDetection block with no consecutive thresholds still enables 5xx
-  // detection with Envoy's default of 5 (consecutiveErrors is the deprecated name).
+  // Istio leaves Envoy's consecutive_5xx default (5) in place when the field is unset, even if
+  // consecutiveGatewayErrors is set; an explicit 0 turns it off (consecutiveErrors is the
+  // deprecated name). Zero in maxEjectionPercent and consecutiveLocalOriginFailures means
+  // "unset" to Istio (proto3 zero values), so Envoy's defaults apply.
   const c5 = od.consecutive5xxErrors ?? od.consecutiveErrors
   return {
-    consecutive5xx: c5 === undefined ? (od.consecutiveGatewayErrors === undefined ? 5 : null) : (c5 > 0 ? c5 : null),
+    consecutive5xx: c5 === undefined ? 5 : (c5 > 0 ? c5 : null),
     consecutiveGatewayErrors: od.consecutiveGatewayErrors !== undefined && od.consecutiveGatewayErrors > 0 ? od.consecutiveGatewayErrors : null,
-    consecutiveLocalOriginFailures: od.splitExternalLocalOriginErrors === true ? (od.consecutiveLocalOriginFailures ?? 5) : null,
+    consecutiveLocalOriginFailures: od.splitExternalLocalOriginErrors === true
+      ? (od.consecutiveLocalOriginFailures !== undefined && od.consecutiveLocalOriginFailures > 0 ? od.consecutiveLocalOriginFailures : 5)
+      : null,
     splitExternalLocalOriginErrors: od.splitExternalLocalOriginErrors === true,
     intervalMs: parseDuration(od.interval) ?? 10_000,
     baseEjectionTimeMs: parseDuration(od.baseEjectionTime) ?? 30_000,
-    maxEjectionPercent: od.maxEjectionPercent ?? 10,
+    maxEjectionPercent: od.maxEjectionPercent !== undefined && od.maxEjectionPercent > 0 ? od.maxEjectionPercent : 10,
     minHealthPercent: od.minHealthPercent ?? 0
   }
 }
