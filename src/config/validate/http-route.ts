@@ -38,7 +38,6 @@ function checkConflicts (route: Obj, path: string, report: Report, ctx: HTTPRout
     const what = name === '' ? 'root HTTP route' : `root HTTP route ${name}`
     if (has2('redirect')) report.error(child(path, 'redirect'), `${what} must not specify redirect`)
     if (has2('route')) report.error(child(path, 'route'), `${what} must not specify route`)
-    if (has2('directResponse')) report.error(child(path, 'directResponse'), 'HTTP route cannot contain both delegate and direct_response')
     return
   }
   if (ctx.delegate && has2('delegate')) report.error(child(path, 'delegate'), 'delegate HTTP route cannot contain delegate')
