@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { isHexId, isTraceId } from './ids'
+import { isHexId, normaliseHexId } from './ids'
 
 /**
  * B3 propagation (https://github.com/openzipkin/b3-propagation), read the way Envoy's zipkin
@@ -61,9 +61,13 @@ export function extractB3(headers: IncomingHttpHeaders, out: B3Extract): void {
 function parseMulti(headers: IncomingHttpHeaders, out: B3Extract): void {
   const traceId = first(headers[B3_TRACE_ID])
   const spanId = first(headers[B3_SPAN_ID])
-  if (traceId !== undefined && spanId !== undefined && isTraceId(traceId) && isHexId(spanId, 16)) {
-    out.traceId = traceId.toLowerCase()
-    out.spanId = spanId.toLowerCase()
+  if (traceId !== undefined && spanId !== undefined) {
+    const t = normaliseHexId(traceId, 0)
+    const s = normaliseHexId(spanId, 16)
+    if (t !== '' && s !== '') {
+      out.traceId = t
+      out.spanId = s
+    }
   }
   // The caller's own parent id names a span the proxy never reports, so it is not read (nor validated).
 
@@ -92,12 +96,12 @@ function parseSingle(v: string, out: B3Extract): boolean {
 
   const d1 = v.indexOf('-')
   if (d1 !== 16 && d1 !== 32) return false
-  const traceId = v.slice(0, d1)
-  if (!isTraceId(traceId)) return false
+  const traceId = normaliseHexId(v.slice(0, d1), 0)
+  if (traceId === '') return false
   const spanEnd = d1 + 17
   if (v.length < spanEnd) return false
-  const spanId = v.slice(d1 + 1, spanEnd)
-  if (!isHexId(spanId, 16)) return false
+  const spanId = normaliseHexId(v.slice(d1 + 1, spanEnd), 16)
+  if (spanId === '') return false
 
   if (v.length > spanEnd) {
     // After the span id: "-s" or "-s-parentspanid". The spec forbids a parent id without the sampling field.
@@ -109,8 +113,8 @@ function parseSingle(v: string, out: B3Extract): boolean {
       if (!isHexId(v.slice(rest + 1), 16)) return false
     }
   }
-  out.traceId = traceId.toLowerCase()
-  out.spanId = spanId.toLowerCase()
+  out.traceId = traceId
+  out.spanId = spanId
   return true
 }
 

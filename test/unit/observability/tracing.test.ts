@@ -633,3 +633,18 @@ t.test('exporter: spans offered after shutdown are dropped', async (t) => {
   t.equal(tracing.stats.spansDropped, 1)
   t.equal(transport.reports.length, 0)
 })
+
+t.test('ids: lower-case hex, unique across pool refills', async (t) => {
+  const { tracing } = make({ samplingPercent: 0 })
+  const seen = new Set<string>()
+  let bad = 0
+  // 20 000 requests draw 960 000 hex characters: dozens of pool refills.
+  for (let i = 0; i < 20000; i++) {
+    const s = tracing.startSpan({}, 'SERVER', 'x')
+    if (!HEX32.test(s.traceId) || !HEX16.test(s.spanId) || s.traceId.startsWith('0'.repeat(16))) bad++
+    seen.add(s.traceId)
+    seen.add(s.spanId)
+  }
+  t.equal(bad, 0)
+  t.equal(seen.size, 40000)
+})
