@@ -60,8 +60,10 @@ export class RetryPolicy {
 
   static compile (r: HTTPRetry | undefined): RetryPolicy {
     if (r === undefined) return RetryPolicy.parse(2, 0, DEFAULT_RETRY_ON, 25)
-    const attempts = r.attempts ?? 2
-    if (attempts === 0) return RetryPolicy.NONE
+    // Istio's ConvertPolicy: `retries` with attempts <= 0 disables retrying, and an unset
+    // attempts is proto3's 0, so `retries: {retryOn: 5xx}` alone turns retries off.
+    const attempts = r.attempts ?? 0
+    if (attempts <= 0) return RetryPolicy.NONE
     const base = parseDuration(r.backoff) ?? 25
     return RetryPolicy.parse(attempts, parseDuration(r.perTryTimeout) ?? 0, r.retryOn ?? DEFAULT_RETRY_ON, base)
   }
