@@ -43,14 +43,15 @@ export class RetryState {
   wouldRetry (outcome: AttemptOutcome, status: number, grpcStatus: string | undefined): boolean {
     const on = this.policy.retryOn
     switch (outcome) {
+      // Envoy's wouldRetryFromReset: a failed connect also matches reset-before-request (nothing
+      // was sent); every reset, protocol error included, matches 5xx, gateway-error and reset.
       case AttemptOutcome.ConnectFailure:
-        return (on & (RetryOn.ConnectFailure | RetryOn.FiveXx | RetryOn.GatewayError | RetryOn.Reset)) !== 0
+        return (on & (RetryOn.ConnectFailure | RetryOn.ResetBeforeRequest | RetryOn.FiveXx | RetryOn.GatewayError | RetryOn.Reset)) !== 0
       case AttemptOutcome.Reset:
       case AttemptOutcome.ResetOnReusedConnection:
       case AttemptOutcome.PerTryTimeout:
-        return (on & (RetryOn.Reset | RetryOn.FiveXx | RetryOn.GatewayError)) !== 0
       case AttemptOutcome.ProtocolError:
-        return (on & (RetryOn.Reset | RetryOn.FiveXx)) !== 0
+        return (on & (RetryOn.Reset | RetryOn.FiveXx | RetryOn.GatewayError)) !== 0
       case AttemptOutcome.Response:
         if ((on & RetryOn.FiveXx) !== 0 && status >= 500) return true
         if ((on & RetryOn.GatewayError) !== 0 && (status === 502 || status === 503 || status === 504)) return true
