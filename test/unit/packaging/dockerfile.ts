@@ -71,8 +71,8 @@ export function parseDockerfile (text: string): Dockerfile {
     // A trailing backslash continues the instruction; comment lines inside it are dropped.
     while (/\\\s*$/.test(line) && i < lines.length) {
       line = line.replace(/\\\s*$/, '')
-      const next = lines[i++]
-      if (/^\s*#/.test(next)) { line += ' '; continue }
+      let next = lines[i++]
+      while (/^\s*(#|$)/.test(next) && i < lines.length) next = lines[i++]
       line += ' ' + next.trim()
     }
     const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(line)
