@@ -33,7 +33,7 @@ export interface ConnectionLimits {
   /** 0: unlimited. 1 disables keep-alive. */
   maxRequestsPerConnection: number
   connectTimeoutMs: number
-  /** Idle time after which an upstream connection is closed (Istio http.idleTimeout, default 1 h). */
+  /** Idle time after which an upstream connection is closed (Istio http.idleTimeout, default 1 h); 0: disabled. */
   idleTimeoutMs: number
   /** 0: no limit. */
   maxConnectionDurationMs: number

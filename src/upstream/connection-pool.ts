@@ -32,6 +32,8 @@ export interface PoolWaiter {
   onPoolOverflow (): void
 }
 
+const DISABLED_IDLE_TIMEOUT_MS = 3_600_000
+
 export class UpstreamConnection {
   readonly client: Client
   /** Requests completed on the current socket; > 0 means the socket is reused. */
@@ -40,6 +42,9 @@ export class UpstreamConnection {
   dead = false
 
   constructor (readonly pool: HostPool, origin: string, limits: ConnectionLimits) {
+    // Istio's `idleTimeout: 0s` disables the idle timeout; undici refuses 0, and an upstream
+    // keeps no socket forever either, so "disabled" still honours hints for up to an hour.
+    const idleMs = limits.idleTimeoutMs > 0 ? limits.idleTimeoutMs : DISABLED_IDLE_TIMEOUT_MS
     this.client = new Client(origin, {
       pipelining: 1,
       connectTimeout: limits.connectTimeoutMs,
@@ -48,12 +53,15 @@ export class UpstreamConnection {
       // Close idle sockets before the upstream does: undici honours a `Keep-Alive: timeout=`
       // hint minus a threshold; without one we keep at most a minute (Envoy keeps an hour,
       // which is what makes the 503 UC race so common).
-      keepAliveTimeout: Math.min(limits.idleTimeoutMs, 60_000),
-      keepAliveMaxTimeout: limits.idleTimeoutMs,
+      keepAliveTimeout: Math.min(idleMs, 60_000),
+      keepAliveMaxTimeout: idleMs,
       keepAliveTimeoutThreshold: 1000,
       maxRequestsPerClient: limits.maxRequestsPerConnection > 0 ? limits.maxRequestsPerConnection : undefined,
       strictContentLength: true,
-      connect: limits.tcpKeepalive !== null ? { keepAlive: true, keepAliveInitialDelay: limits.tcpKeepalive.timeMs } : undefined
+      connect: {
+        ...(limits.tcpKeepalive !== null ? { keepAlive: true, keepAliveInitialDelay: limits.tcpKeepalive.timeMs } : {}),
+        ...(pool.cluster.localAddress !== null ? { localAddress: pool.cluster.localAddress } : {})
+      }
     })
     this.client.on('connect', this.onSocketConnect)
     this.client.on('disconnect', this.onSocketDisconnect)
@@ -216,7 +224,8 @@ export class ClusterPools {
   constructor (
     readonly limits: ConnectionLimits,
     readonly breakers: CircuitBreakers,
-    readonly stats: ClusterStats
+    readonly stats: ClusterStats,
+    readonly localAddress: string | null = null
   ) {
     this.updateGauges()
   }
