@@ -2,6 +2,13 @@
 // them, and serves the admin API. One instance per process.
 
 import type { Server } from 'node:http'
+import type { Server as NetServer } from 'node:net'
+import { SidecarListener, type SidecarRouting } from './listener/sidecar-listener'
+import { HealthServer } from './admin/health-server'
+import { PASSTHROUGH_CLUSTER, inboundClusterName, inboundRoute, passthroughClusterSpec } from './forwarding/passthrough'
+import { VirtualHostTable } from './routing/virtual-host-table'
+import type { Cluster } from './upstream/cluster'
+import { ServiceRegistry, type Protocol } from './registry/service-registry'
 import { watch, type FSWatcher } from 'node:fs'
 import { dirname } from 'node:path'
 import { loadConfig, formatDiagnostic } from './config/load'
@@ -14,7 +21,8 @@ import { Tracing, NULL_TRACING, type RequestTracing } from './observability/trac
 import { AccessLog, type AccessLogFormat } from './observability/access-log'
 import { Logger } from './observability/logger'
 import { createHttpServer, DEFAULT_LISTENER_OPTIONS, type HttpListenerOptions } from './listener/http-listener'
-import { SYSTEM_CLOCK, type Clock, type ListenerContext, type ListenerKind, type ProxyContext, type SnapshotHolder } from './forwarding/context'
+import { SYSTEM_CLOCK, type Clock, type ConnectionTarget, type ListenerContext, type ListenerKind, type ProxyContext, type SnapshotHolder } from './forwarding/context'
+import type { RequestView } from './routing/http-match'
 import { AdminServer } from './admin/admin-server'
 
 export interface FerryOptions {
@@ -36,7 +44,22 @@ export interface FerryOptions {
   random?: () => number
   /** Milliseconds to wait after a file change before reloading (editors write in bursts). */
   reloadDebounceMs?: number
+  /** Sidecar role ports (Istio's defaults: 15001, 15006, 15021, 15090); 0 picks a free port, -1 turns one off. */
+  sidecar?: Partial<SidecarPorts>
+  /** Sidecar role: what happens to destinations the registry does not know. */
+  outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY'
+  /** Address the sidecar's capture listeners bind (0.0.0.0 in a pod). */
+  sidecarAddress?: string
 }
+
+export interface SidecarPorts {
+  outbound: number
+  inbound: number
+  health: number
+  prometheus: number
+}
+
+export const DEFAULT_SIDECAR_PORTS: SidecarPorts = { outbound: 15001, inbound: 15006, health: 15021, prometheus: 15090 }
 
 export class ConfigError extends Error {
   constructor (readonly diagnostics: readonly Diagnostic[]) {
@@ -46,7 +69,10 @@ export class ConfigError extends Error {
 
 interface RunningListener {
   readonly port: number
-  readonly server: Server
+  /** The socket server that accepts (an http.Server, or the net.Server of a capture listener). */
+  readonly server: NetServer
+  /** The HTTP server requests go through (the same object at a gateway). */
+  readonly http: Server
   readonly ctx: ListenerContext
 }
 
@@ -58,6 +84,10 @@ export class Ferry {
   private readonly snapshots: SnapshotHolder
   private readonly listeners = new Map<number, RunningListener>()
   private admin: AdminServer | null = null
+  private health: HealthServer | null = null
+  private prometheus: HealthServer | null = null
+  private readonly inboundTables = new Map<number, RouteTable>()
+  readonly sidecarPorts: SidecarPorts
   private watchers: FSWatcher[] = []
   private reloadTimer: NodeJS.Timeout | null = null
   private version = 0
@@ -92,8 +122,10 @@ export class Ferry {
       accessLog: this.accessLogWriter,
       random,
       clock: opts.clock ?? SYSTEM_CLOCK,
-      nodeId: this.nodeId
+      nodeId: this.nodeId,
+      lifecycle: { draining: false }
     }
+    this.sidecarPorts = { ...DEFAULT_SIDECAR_PORTS, ...opts.sidecar }
   }
 
   get snapshot (): Snapshot {
@@ -123,6 +155,7 @@ export class Ferry {
       await this.admin.listen(this.opts.admin)
     }
     await this.reconcileListeners()
+    if (this.opts.role === 'sidecar') await this.startSidecar()
     this.watch(result.files)
     this.ready = true
     this.log.info(`ready: config version ${this.version}, ${this.listeners.size} listener(s)`)
@@ -208,29 +241,147 @@ export class Ferry {
     }
   }
 
-  private async openListener (kind: ListenerKind, port: number, name: string, table: (s: Snapshot, port: number) => RouteTable | null): Promise<void> {
-    const ctx: ListenerContext = {
+  private listenerContext (kind: ListenerKind, port: number, name: string, parts: Pick<ListenerContext, 'routeTable' | 'target' | 'unmatched' | 'cluster'>): ListenerContext {
+    return {
       proxy: this.proxy,
       kind,
       name,
       port,
       hcm: this.stats.httpConnManager(`${kind === 'inbound' ? 'inbound' : 'outbound'}_0.0.0.0_${port}`),
-      routeTable: table,
+      ...parts,
       istioRecorder: (clusterName, snapshot) => this.istioRecorder(clusterName, snapshot, kind)
     }
+  }
+
+  private async openListener (kind: ListenerKind, port: number, name: string, table: (s: Snapshot, port: number) => RouteTable | null): Promise<void> {
+    const ctx = this.listenerContext(kind, port, name, {
+      routeTable: table,
+      target: () => null,
+      unmatched: 'none',
+      cluster: (s, n) => s.clusters.get(n) ?? null
+    })
     const server = createHttpServer(ctx, this.opts.listener ?? DEFAULT_LISTENER_OPTIONS)
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, this.opts.gatewayAddress, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    }).catch((err: Error) => {
+    await listen(server, port, this.opts.gatewayAddress).catch((err: Error) => {
       this.log.error(`cannot bind ${this.opts.gatewayAddress}:${port}: ${err.message}`)
       throw err
     })
-    this.listeners.set(port, { port, server, ctx })
+    this.listeners.set(port, { port, server, http: server, ctx })
     this.log.info(`listener ${this.opts.gatewayAddress}:${port} (${kind}) bound`)
+  }
+
+  // ---------------------------------------------------------------- sidecar role
+
+  private async startSidecar (): Promise<void> {
+    const ports = this.sidecarPorts
+    const address = this.opts.sidecarAddress ?? '0.0.0.0'
+    const allowAny = (this.opts.outboundTrafficPolicy ?? 'ALLOW_ANY') === 'ALLOW_ANY'
+    let outbound: SidecarListener | null = null
+    const outboundCtx = this.listenerContext('outbound', ports.outbound, `virtualOutbound`, {
+      routeTable: (s, port) => s.meshRouteTables.get(port) ?? null,
+      target: (req, view) => outbound?.targetOf(req.socket as import('node:net').Socket) ?? authorityTarget(view),
+      unmatched: allowAny ? 'passthrough' : 'reject',
+      cluster: (s, n) => s.clusters.get(n) ?? (n === PASSTHROUGH_CLUSTER && allowAny ? this.passthroughCluster() : null)
+    })
+    const routing: SidecarRouting = {
+      tcpCluster: (s, target) => this.tcpClusterFor(s, target),
+      protocol: (s, target) => this.protocolOf(s, target),
+      passthrough: () => (allowAny ? this.passthroughCluster() : null),
+      tcpRecorder: () => null,
+      localAddress: null
+    }
+    const outboundHttp = createHttpServer(outboundCtx, this.opts.listener ?? DEFAULT_LISTENER_OPTIONS)
+    outbound = new SidecarListener(outboundCtx, outboundHttp, routing, m => this.log.warn(m))
+    await this.bindSidecar(outbound, outboundHttp, ports.outbound, address, 'outbound')
+
+    let inbound: SidecarListener | null = null
+    const inboundCtx = this.listenerContext('inbound', ports.inbound, 'virtualInbound', {
+      routeTable: (_s, port) => this.inboundTable(port),
+      target: (req) => inbound?.targetOf(req.socket as import('node:net').Socket) ?? null,
+      unmatched: 'none',
+      cluster: (_s, n) => this.inboundCluster(n)
+    })
+    const inboundRouting: SidecarRouting = {
+      tcpCluster: (_s, target) => this.inboundCluster(inboundClusterName(target.port)),
+      // Inbound has no registry of the app's ports: HTTP is recognised by sniffing.
+      protocol: () => 'UNKNOWN',
+      passthrough: () => null,
+      tcpRecorder: () => null,
+      localAddress: null
+    }
+    const inboundHttp = createHttpServer(inboundCtx, this.opts.listener ?? DEFAULT_LISTENER_OPTIONS)
+    inbound = new SidecarListener(inboundCtx, inboundHttp, inboundRouting, m => this.log.warn(m))
+    await this.bindSidecar(inbound, inboundHttp, ports.inbound, address, 'inbound')
+
+    if (ports.health >= 0) {
+      this.health = new HealthServer(() => this.ready, this.stats, 'health')
+      await this.health.listen(ports.health, address)
+    }
+    if (ports.prometheus >= 0) {
+      this.prometheus = new HealthServer(() => this.ready, this.stats, 'prometheus')
+      await this.prometheus.listen(ports.prometheus, address)
+    }
+  }
+
+  private async bindSidecar (l: SidecarListener, http: Server, port: number, address: string, kind: ListenerKind): Promise<void> {
+    await l.listen(port, address)
+    const bound = (l.server.address() as import('node:net').AddressInfo).port
+    if (kind === 'outbound') this.sidecarPorts.outbound = bound
+    else this.sidecarPorts.inbound = bound
+    this.listeners.set(bound, { port: bound, server: l.server, http, ctx: l.ctx })
+    this.log.info(`${kind} capture listener ${address}:${bound} bound`)
+  }
+
+  get healthPort (): number {
+    return this.health?.port ?? 0
+  }
+
+  get prometheusPort (): number {
+    return this.prometheus?.port ?? 0
+  }
+
+  private passthroughCluster (): Cluster {
+    return this.clusters.dynamic(passthroughClusterSpec(PASSTHROUGH_CLUSTER, 0, null))
+  }
+
+  private inboundCluster (name: string): Cluster | null {
+    if (!name.startsWith('inbound|')) return null
+    const port = Number(name.split('|')[1])
+    // Inbound traffic reaches the app on localhost from 127.0.0.6, as Istio's sidecar does, so
+    // the iptables rules recognise it as the proxy's own and do not capture it again.
+    return this.clusters.dynamic(passthroughClusterSpec(name, port, '127.0.0.1'), '127.0.0.6')
+  }
+
+  private inboundTable (port: number): RouteTable {
+    let t = this.inboundTables.get(port)
+    if (t === undefined) {
+      const vhost = { name: `inbound|http|${port}`, domains: ['*'], routes: [inboundRoute(port)] }
+      t = { name: `inbound|${port}`, virtualHosts: [vhost], table: new VirtualHostTable([{ domains: ['*'], value: vhost }]) }
+      this.inboundTables.set(port, t)
+    }
+    return t
+  }
+
+  /** Services behind a VIP (ServiceEntry `addresses`) that have this port. */
+  private serviceAt (s: Snapshot, target: ConnectionTarget): { host: string, protocol: Protocol } | null {
+    for (const svc of s.registry.byAddress.get(target.address) ?? []) {
+      const p = ServiceRegistry.port(svc, target.port)
+      if (p !== null) return { host: svc.hostname, protocol: p.protocol }
+    }
+    return null
+  }
+
+  private protocolOf (s: Snapshot, target: ConnectionTarget): Protocol {
+    return this.serviceAt(s, target)?.protocol ?? 'UNKNOWN'
+  }
+
+  private tcpClusterFor (s: Snapshot, target: ConnectionTarget): Cluster | null {
+    const svc = this.serviceAt(s, target)
+    if (svc === null) return null
+    const route = s.meshTcpRoutes.get(`${svc.host}:${target.port}`)
+    const name = route !== undefined
+      ? route.clusterNames[route.picker.pick(this.proxy.random())]
+      : `outbound|${target.port}||${svc.host}`
+    return s.clusters.get(name) ?? null
   }
 
   listenerAddresses (): Array<{ name: string, address: string, port: number }> {
@@ -286,20 +437,54 @@ export class Ferry {
 
   // ---------------------------------------------------------------- shutdown
 
+  /**
+   * Drains and stops: readiness turns 503, listeners stop accepting, idle keep-alive
+   * connections are closed, in-flight requests finish (the caller bounds the wait with
+   * --drain-duration), then everything is released.
+   */
   async stop (): Promise<void> {
     this.ready = false
+    this.proxy.lifecycle.draining = true
     for (const w of this.watchers) w.close()
     this.watchers = []
     if (this.reloadTimer !== null) clearTimeout(this.reloadTimer)
-    const closing = [...this.listeners.values()].map(l => new Promise<void>(resolve => {
-      l.server.close(() => resolve())
-      l.server.closeIdleConnections()
-    }))
+    const running = [...this.listeners.values()]
     this.listeners.clear()
+    const closing = running.map(l => new Promise<void>(resolve => {
+      l.server.close(() => resolve())
+    }))
+    // Keep closing connections that fall idle until every listener has let go.
+    const sweep = setInterval(() => { for (const l of running) l.http.closeIdleConnections() }, 25)
+    for (const l of running) l.http.closeIdleConnections()
     await Promise.all(closing)
+    clearInterval(sweep)
     await this.admin?.close()
+    await this.health?.close()
+    await this.prometheus?.close()
     this.clusters.close()
     await this.tracing.shutdown()
     await this.accessLogWriter?.close()
   }
+}
+
+function listen (server: NetServer, port: number, address: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, address, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+/** Explicit-proxy / Host-routed requests: the destination is what the request names. */
+function authorityTarget (view: RequestView): ConnectionTarget | null {
+  const a = view.authority
+  if (a === '') return null
+  const colon = a.lastIndexOf(':')
+  if (colon > 0 && !a.endsWith(']')) {
+    const port = Number(a.slice(colon + 1))
+    if (Number.isInteger(port) && port > 0) return { address: a.slice(0, colon).replace(/^\[|\]$/g, ''), port }
+  }
+  return { address: a.replace(/^\[|\]$/g, ''), port: 80 }
 }

@@ -18,6 +18,13 @@ export const RUN_FLAGS: FlagSpec[] = [
   { name: 'zipkin', help: 'Zipkin v2 spans endpoint, e.g. http://zipkin:9411/api/v2/spans' },
   { name: 'sampling', default: '1', help: 'trace sampling percentage' },
   { name: 'drain-duration', default: '5s', help: 'time in-flight requests get to finish on SIGTERM' },
+  { name: 'outbound-port', default: '15001', help: 'sidecar: outbound capture listener port' },
+  { name: 'inbound-port', default: '15006', help: 'sidecar: inbound capture listener port' },
+  { name: 'health-port', default: '15021', help: 'sidecar: /healthz/ready port (-1: off)' },
+  { name: 'prometheus-port', default: '15090', help: 'sidecar: /stats/prometheus port (-1: off)' },
+  { name: 'sidecar-address', default: '0.0.0.0', help: 'sidecar: address the capture, health and Prometheus listeners bind' },
+  { name: 'outbound-traffic-policy', default: 'ALLOW_ANY', help: 'sidecar: ALLOW_ANY passes unknown destinations through, REGISTRY_ONLY blocks them' },
+  { name: 'concurrency', default: '1', help: 'worker count; Ferry runs one event loop per process (see README)' },
   { name: 'help', boolean: true, help: 'show this help' }
 ]
 
@@ -49,6 +56,16 @@ export async function runCommand (argv: string[]): Promise<number> {
   if (format !== 'text' && format !== 'json') problems.push(`--access-log-format must be text or json, not ${format}`)
   if (!Number.isFinite(sampling) || sampling < 0 || sampling > 100) problems.push('--sampling must be a percentage 0..100')
   if (drainMs === null) problems.push('--drain-duration must be a duration such as 5s')
+  const port = (name: string): number => {
+    const v = Number(one(flags, name))
+    if (!Number.isInteger(v) || v < -1 || v > 65535) problems.push(`--${name} must be a port number`)
+    return v
+  }
+  const sidecarPorts = { outbound: port('outbound-port'), inbound: port('inbound-port'), health: port('health-port'), prometheus: port('prometheus-port') }
+  const policy = one(flags, 'outbound-traffic-policy')
+  if (policy !== 'ALLOW_ANY' && policy !== 'REGISTRY_ONLY') problems.push('--outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY')
+  const concurrency = Number(one(flags, 'concurrency'))
+  if (!Number.isInteger(concurrency) || concurrency < 0) problems.push('--concurrency must be a whole number')
   let labels: Record<string, string> = {}
   try {
     labels = parseLabels(one(flags, 'labels'))
@@ -72,8 +89,14 @@ export async function runCommand (argv: string[]): Promise<number> {
     gatewayAddress: one(flags, 'gateway-address') ?? '0.0.0.0',
     zipkin: one(flags, 'zipkin') ?? null,
     samplingPercent: sampling,
-    logger
+    logger,
+    sidecar: sidecarPorts,
+    sidecarAddress: one(flags, 'sidecar-address') ?? '0.0.0.0',
+    outboundTrafficPolicy: policy as 'ALLOW_ANY' | 'REGISTRY_ONLY'
   })
+  if (concurrency > 1) {
+    logger.warn(`--concurrency ${concurrency}: Ferry runs a single worker in this version (see README); circuit breakers stay exact`)
+  }
   try {
     await ferry.start()
   } catch (err) {

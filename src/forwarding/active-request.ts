@@ -16,7 +16,8 @@ import { HOP_BY_HOP, connectionTokens } from './hop-by-hop'
 import { LocalReply, classifyUpstreamError, type LocalReplySpec, type ResponseFlag } from './local-reply'
 import { RetryState, AttemptOutcome, RetryDecision } from './retry-state'
 import { UpstreamAttempt } from './upstream-attempt'
-import type { ListenerContext } from './context'
+import type { ConnectionTarget, ListenerContext } from './context'
+import { passthroughRoute } from './passthrough'
 import { applyUriRewrite, redirectLocation } from './rewrite'
 import { hashKeyFor } from './hash-key'
 import { sendMirrors } from './mirror'
@@ -33,6 +34,7 @@ export class ActiveRequest {
   readonly view: RequestView
   requestId = ''
   route: RouteEntry | null = null
+  target: ConnectionTarget | null = null
   destination: WeightedDestination | null = null
   cluster: Cluster | null = null
   upstreamHost: Host | null = null
@@ -85,9 +87,21 @@ export class ActiveRequest {
     this.requestId = typeof existingId === 'string' && existingId !== '' ? existingId : randomUUID()
     this.span = ctx.proxy.tracing.startSpan(req.headers, ctx.kind === 'outbound' ? 'CLIENT' : 'SERVER', `${view.authority}:${ctx.port}/*`)
 
-    const table = ctx.routeTable(this.snapshot, ctx.port)
+    const target = ctx.target(req, view)
+    this.target = target
+    const table = ctx.routeTable(this.snapshot, target?.port ?? ctx.port)
     const vhost = table?.table.lookup(view.authority) ?? null
     if (vhost === null) {
+      if (ctx.unmatched === 'passthrough' && target !== null) {
+        // ALLOW_ANY: a destination the mesh does not know goes where the client sent it.
+        this.route = passthroughRoute(target)
+        this.forward()
+        return
+      }
+      if (ctx.unmatched === 'reject') {
+        this.localReply(LocalReply.registryOnly)
+        return
+      }
       hcm.no_route.inc()
       this.localReply(LocalReply.noRoute)
       return
@@ -184,7 +198,7 @@ export class ActiveRequest {
     if (action.kind !== 'route') return
     const dest = action.destinations[action.picker.pick(this.ctx.proxy.random())]
     this.destination = dest
-    const cluster = this.snapshot.clusters.get(dest.clusterName) ?? null
+    const cluster = this.ctx.cluster(this.snapshot, dest.clusterName)
     if (cluster === null) {
       this.ctx.hcm.no_cluster.inc()
       this.localReply(LocalReply.noCluster)
@@ -265,7 +279,7 @@ export class ActiveRequest {
     const cluster = this.cluster as Cluster
     const stats = cluster.stats
     const hashKey = cluster.spec.hashKey === null ? null : hashKeyFor(cluster.spec.hashKey, this.req, this.view)
-    const host = cluster.lb.chooseHost({ hashKey, attempted: this.attempted })
+    const host = cluster.lb.chooseHost({ hashKey, attempted: this.attempted, originalDst: this.target })
     if (host === null) {
       this.localReply(LocalReply.noHealthyUpstream)
       return

@@ -1,7 +1,10 @@
 // What a request needs from the process (ProxyContext) and from the listener that accepted it
 // (ListenerContext). Built once; requests only read them.
 
+import type { IncomingMessage } from 'node:http'
 import type { Snapshot, RouteTable } from '../model/snapshot'
+import type { Cluster } from '../upstream/cluster'
+import type { RequestView } from '../routing/http-match'
 import type { StatsStore, HttpConnManagerStats, IstioRequestRecorder } from '../observability/stats'
 import type { RequestTracing } from '../observability/tracing'
 import type { AccessLog } from '../observability/access-log'
@@ -32,9 +35,17 @@ export interface ProxyContext {
   readonly clock: Clock
   /** Envoy node id (`sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`), for spans and /server_info. */
   readonly nodeId: string
+  /** Set when shutdown starts: responses then carry `connection: close`. */
+  readonly lifecycle: { draining: boolean }
 }
 
 export type ListenerKind = 'gateway' | 'outbound' | 'inbound'
+
+/** Where the client meant to connect: the original destination, or what an explicit-proxy request names. */
+export interface ConnectionTarget {
+  readonly address: string
+  readonly port: number
+}
 
 export interface ListenerContext {
   readonly proxy: ProxyContext
@@ -45,6 +56,15 @@ export interface ListenerContext {
   readonly hcm: HttpConnManagerStats
   /** The route table this listener serves from a snapshot, or null when it has none. */
   routeTable (snapshot: Snapshot, port: number): RouteTable | null
+  /**
+   * The destination the client meant (sidecar listeners), or null at a gateway. Its port picks
+   * the route table; a request that no virtual host claims is passed through to it.
+   */
+  target (req: IncomingMessage, view: RequestView): ConnectionTarget | null
+  /** Whether a request no virtual host claims goes to its target (ALLOW_ANY) or gets 502 (REGISTRY_ONLY); 'none' at a gateway. */
+  readonly unmatched: 'passthrough' | 'reject' | 'none'
+  /** A cluster by name: the snapshot's, or one made on demand (PassthroughCluster, inbound clusters). */
+  cluster (snapshot: Snapshot, name: string): Cluster | null
   /** Istio standard metrics recorder for a destination cluster, or null when metrics are off. */
   istioRecorder (clusterName: string, snapshot: Snapshot): IstioRequestRecorder | null
 }

@@ -77,6 +77,7 @@ export function createHttpServer (ctx: ListenerContext, opts: HttpListenerOption
 }
 
 function handleRequest (ctx: ListenerContext, req: IncomingMessage, res: ServerResponse): void {
+  if (ctx.proxy.lifecycle.draining) res.shouldKeepAlive = false
   const view = requestView(req, ctx)
   if (view === null) {
     res.shouldKeepAlive = false

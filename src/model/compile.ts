@@ -5,7 +5,7 @@ import type {
   ConfigSet, Destination, Diagnostic, GatewayResource, HTTPMatchRequest, HTTPRoute, VirtualServiceResource
 } from '../config/types'
 import { parseDuration } from '../config/duration'
-import { compileHttpMatch, staticMatch } from '../routing/http-match'
+import { allOf, compileHttpMatch, staticMatch } from '../routing/http-match'
 import { VirtualHostTable, hostMatchesPattern } from '../routing/virtual-host-table'
 import { compileWeights } from '../routing/weighted-pick'
 import { compileRegex } from '../routing/regex'
@@ -19,7 +19,7 @@ import {
   connectionLimits, findDestinationRule, hashKeySource, lbSpec, outlierSpec, resolvePolicy
 } from './traffic-policy'
 import type {
-  ClusterSpec, HttpListenerSpec, MirrorTarget, RouteAction, RouteEntry, RouteTable, Snapshot, UriRewrite, VirtualHost,
+  ClusterSpec, HttpListenerSpec, MirrorTarget, RouteAction, RouteEntry, RouteTable, Snapshot, TcpRouteAction, UriRewrite, VirtualHost,
   WeightedDestination
 } from './snapshot'
 
@@ -43,6 +43,7 @@ export function compileSnapshot (config: ConfigSet, diagnostics: readonly Diagno
     registry,
     gatewayListeners: proxy.role === 'gateway' ? ctx.gatewayListeners() : [],
     meshRouteTables: proxy.role === 'sidecar' ? ctx.meshRouteTables() : new Map(),
+    meshTcpRoutes: proxy.role === 'sidecar' ? ctx.meshTcpRoutes() : new Map(),
     clusterSpecs
   }
 }
@@ -212,6 +213,32 @@ class CompileContext {
     return out
   }
 
+  meshTcpRoutes (): Map<string, TcpRouteAction> {
+    const out = new Map<string, TcpRouteAction>()
+    for (const vs of this.config.virtualServices) {
+      if (!this.bindsMesh(vs)) continue
+      for (const raw of vs.spec.hosts ?? []) {
+        const host = fqdn(raw, ns(vs))
+        const svc = this.registry.lookup(host)
+        const ports = svc?.ports.map(p => p.number) ?? []
+        for (const port of ports) {
+          const key = `${host}:${port}`
+          if (out.has(key)) continue // first VirtualService for a host wins, as in Istio
+          const route = (vs.spec.tcp ?? []).find(r => (r.match ?? []).length === 0 ||
+            (r.match ?? []).some(m => (m.port === undefined || m.port === port) &&
+              (m.sourceLabels === undefined || Object.entries(m.sourceLabels).every(([k, v]) => this.proxy.labels[k] === v))))
+          if (route === undefined || (route.route ?? []).length === 0) continue
+          const dests = route.route ?? []
+          out.set(key, {
+            clusterNames: dests.map(d => this.resolveDestination(vs, d.destination).clusterName),
+            picker: compileWeights(dests.map(d => d.weight ?? 0))
+          })
+        }
+      }
+    }
+    return out
+  }
+
   private bindsMesh (vs: VirtualServiceResource): boolean {
     const gws = vs.spec.gateways ?? []
     return gws.length === 0 || gws.includes('mesh') ||
@@ -356,9 +383,7 @@ function compileUriRewrite (route: HTTPRoute, block: HTTPMatchRequest | null): U
 function mergeDelegate (child: RouteEntry, rootBlock: HTTPMatchRequest | null): RouteEntry {
   if (rootBlock === null) return child
   const rootMatch = compileHttpMatch(rootBlock)
-  if (child.match === null) return { ...child, match: rootMatch }
-  const childMatch = child.match
-  return { ...child, match: { matches: (req) => rootMatch.matches(req) && childMatch.matches(req) } }
+  return { ...child, match: child.match === null ? rootMatch : allOf(rootMatch, child.match) }
 }
 
 function routeTable (name: string, virtualHosts: VirtualHost[]): RouteTable {

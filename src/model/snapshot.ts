@@ -40,6 +40,12 @@ export type RouteAction =
   | { readonly kind: 'redirect', readonly redirect: RedirectConfig }
   | { readonly kind: 'direct', readonly status: number, readonly body: Buffer }
 
+/** Where a TCP connection to a service port goes (VirtualService `tcp` routes, weighted). */
+export interface TcpRouteAction {
+  readonly clusterNames: readonly string[]
+  readonly picker: WeightedPicker
+}
+
 /** How `rewrite.uri` applies: it replaces what the route's uri match matched. */
 export type UriRewrite =
   | { readonly kind: 'prefix', readonly matchedPrefix: string, readonly replacement: string }
@@ -126,6 +132,8 @@ export interface Snapshot {
   readonly gatewayListeners: readonly HttpListenerSpec[]
   /** Sidecar role: outbound route tables by port (`"9080"`), VirtualServices bound to `mesh`. */
   readonly meshRouteTables: ReadonlyMap<number, RouteTable>
+  /** Sidecar role: VirtualService `tcp` routes by `<fqdn>:<port>`, for TCP services. */
+  readonly meshTcpRoutes: ReadonlyMap<string, TcpRouteAction>
   readonly clusterSpecs: ReadonlyMap<string, ClusterSpec>
   /** Runtime clusters, filled in by the ClusterManager when the snapshot is installed. */
   readonly clusters: ReadonlyMap<string, Cluster>

@@ -40,6 +40,21 @@ export class ClusterManager {
     return out
   }
 
+  private readonly dynamicClusters = new Map<string, Cluster>()
+
+  /**
+   * A cluster that no snapshot defines (PassthroughCluster, `inbound|<port>||`): made on first
+   * use and kept for the life of the process.
+   */
+  dynamic (spec: ClusterSpec, localAddress: string | null = null): Cluster {
+    let c = this.dynamicClusters.get(spec.name)
+    if (c === undefined) {
+      c = new Cluster(spec, this.stats.cluster(spec.name), { random: this.random, previousHosts: new Map(), localAddress })
+      this.dynamicClusters.set(spec.name, c)
+    }
+    return c
+  }
+
   get (name: string): Cluster | undefined {
     return this.clusters.get(name)?.cluster
   }
@@ -47,5 +62,7 @@ export class ClusterManager {
   close (): void {
     for (const c of this.clusters.values()) c.cluster.close()
     this.clusters.clear()
+    for (const c of this.dynamicClusters.values()) c.close()
+    this.dynamicClusters.clear()
   }
 }

@@ -15,6 +15,8 @@ export interface ClusterDeps {
   random: () => number
   /** Hosts from the cluster this one replaces, by key, so outlier state carries over. */
   previousHosts: ReadonlyMap<string, Host>
+  /** Source address for upstream connections (inbound clusters connect from 127.0.0.6). */
+  localAddress?: string | null
 }
 
 export class Cluster {
@@ -31,7 +33,7 @@ export class Cluster {
       return deps.previousHosts.get(key) ?? new Host(ep.address, ep.port, ep.labels, ep.weight, ep.locality)
     })
     this.hostSet = new HostSet(this.hosts, spec.outlier?.minHealthPercent ?? 0)
-    this.lb = createLoadBalancer(spec.lb.kind === 'PASSTHROUGH' ? { kind: 'RANDOM' } : spec.lb, this.hostSet, deps.random)
+    this.lb = createLoadBalancer(spec.lb, this.hostSet, deps.random)
     const l = spec.limits
     this.breakers = new CircuitBreakers({
       maxConnections: l.maxConnections,
@@ -42,7 +44,7 @@ export class Cluster {
     this.outlier = spec.outlier === null
       ? NULL_OUTLIER_DETECTOR
       : new OutlierDetector(spec.outlier, this.hostSet)
-    this.pools = new ClusterPools(l, this.breakers, stats)
+    this.pools = new ClusterPools(l, this.breakers, stats, deps.localAddress ?? null)
     stats.membership_total.set(this.hosts.length)
     stats.membership_healthy.set(this.hosts.length)
   }

@@ -31,6 +31,9 @@ export class StatName {
     /** Extracted tags as Prometheus labels, in Envoy's order; the same object is reused by every scrape. */
     readonly labels: Readonly<Record<string, string>>
   ) {}
+
+  /** `family{a="b"}`, rendered on first scrape and kept: later scrapes only append the value. */
+  promSeries: string | null = null
 }
 
 export class CounterStat implements Counter {
@@ -77,8 +80,8 @@ export class HistogramStat implements Histogram {
   sum = 0
   min = Infinity
   max = -Infinity
-  /** Prometheus labels of each `_bucket` line, built on first scrape and kept (one object per bound). */
-  bucketLabels: ReadonlyArray<Readonly<Record<string, string>>> | null = null
+  /** `family_bucket{le="…",…}` for each bucket, then `family_sum{…}` and `family_count{…}`; built on first scrape. */
+  promLines: readonly string[] | null = null
 
   constructor (readonly id: StatName, readonly bounds: readonly number[] = ENVOY_DEFAULT_BUCKETS) {
     this.counts = new Float64Array(bounds.length + 1)

@@ -15,6 +15,7 @@
 import { Registry } from 'prom-client'
 import { HistogramStat, SUPPORTED_QUANTILES, sanitizeStatName, type Counter, type CounterStat, type Gauge } from './metric'
 import { Scope, StatRegistry, type AnyStat } from './registry'
+import { FerryRegistry } from './prometheus'
 import { IstioMetricsImpl, type IstioMetrics } from './istio'
 import {
   CIRCUIT_BREAKER_STATS, CLUSTER_MANAGER_STATS, CLUSTER_STATS, DYNAMIC_STAT_HELP, FAULT_STATS,
@@ -300,7 +301,7 @@ export class StatsStore {
   private readonly listenerManager: StatHandles<typeof LISTENER_MANAGER_STATS>
 
   constructor (opts: StatsStoreOptions = {}) {
-    this.registry = opts.registry ?? new Registry()
+    this.registry = opts.registry ?? new FerryRegistry()
     this.stats = new StatRegistry(this.registry)
     const now = opts.now ?? (() => performance.now())
     const concurrency = opts.concurrency ?? 1
