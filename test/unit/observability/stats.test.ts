@@ -1,5 +1,6 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
+import { Counter as PromCounter, Registry } from 'prom-client'
 import {
   StatsStore, ENVOY_DEFAULT_BUCKETS, ISTIO_STATIC_LABELS,
   workloadIdentity, workloadNameFromPod, parsePeerMetadata, encodePeerMetadata, encodeProtobufStruct,
@@ -332,6 +333,27 @@ t.test('removeCluster drops the cluster from every form', async (t) => {
   const again = store.cluster(REVIEWS)
   t.not(again, c)
   t.equal(textValue(store.envoyText(), `cluster.${REVIEWS}.upstream_rq_total`), '0', 'a re-added cluster starts from zero')
+})
+
+t.test("Ferry's fast renderer writes exactly what prom-client's formatter writes", async (t) => {
+  const store = new StatsStore({ now: () => 0 })
+  const c = store.cluster(REVIEWS)
+  c.upstream_rq_total.inc(3)
+  c.responseCode(200)
+  c.upstream_rq_time.observe(2.5)
+  store.httpConnManager(HCM).downstream_rq_time.observe(1e7)
+  store.istio.handle(istioLabels({ destination_service: 'a"b\\c' })).record(201, '-', '', 0.25, 1, 2)
+  // A metric someone else registers in the same registry goes through prom-client's own path.
+  const extra = new PromCounter({ name: 'ferry_config_reloads_total', help: 'Config reloads', registers: [store.registry] })
+  extra.inc(2)
+  // Memory gauges move between two reads; everything else must match byte for byte.
+  const stable = (text: string): string => text.replace(/^(envoy_server_memory_\w+) \d+$/gm, '$1 N')
+  const fast = await store.prometheus()
+  const reference = await Registry.prototype.metrics.call(store.registry)
+  t.equal(stable(fast), stable(reference))
+  t.ok(hasSample(fast, 'ferry_config_reloads_total 2'))
+  store.registry.setDefaultLabels({ pod: 'p1' })
+  t.ok(hasSample(await store.prometheus(), `envoy_cluster_upstream_rq_total{pod="p1",cluster_name="${REVIEWS}"} 3`), 'default labels fall back to prom-client')
 })
 
 t.test('label values are escaped in the exposition', async (t) => {
