@@ -58,6 +58,12 @@ export class ActiveRequest {
   private routeTimer: NodeJS.Timeout | null = null
   private delayTimer: NodeJS.Timeout | null = null
   private backoffTimer: NodeJS.Timeout | null = null
+  /**
+   * A retry holds the cluster's max_retries resource from the moment it is scheduled until the
+   * retried attempt's outcome is known (Envoy's RetryStateImpl::resetRetry), not only while it
+   * backs off; that is what makes `http.maxRetries` bite under concurrency.
+   */
+  private retryHeld = false
   private faultActive = false
 
   constructor (
@@ -321,6 +327,7 @@ export class ActiveRequest {
   attemptFailed (attempt: UpstreamAttempt, outcome: AttemptOutcome, err: unknown, status = 0, grpcStatus?: string): boolean {
     if (attempt !== this.attempt || this.done) return false
     const cluster = this.cluster as Cluster
+    this.releaseRetry()
     const canReplay = !(this.body !== null && !Buffer.isBuffer(this.body))
     const retry = this.retry
     if (retry !== null && canReplay && (this.route?.timeoutMs === 0 || this.routeTimer !== null)) {
@@ -328,6 +335,7 @@ export class ActiveRequest {
       if (decision === RetryDecision.Retry) {
         if (!cluster.breakers.retries.canCreate()) {
           cluster.stats.upstream_rq_retry_overflow.inc()
+          this.flags.push('UO')
         } else {
           cluster.stats.upstream_rq_retry.inc()
           if (this.attempted === null) this.attempted = new Set()
@@ -350,14 +358,23 @@ export class ActiveRequest {
   }
 
   private scheduleRetry (ms: number): void {
-    const breakers = (this.cluster as Cluster).breakers
-    breakers.retries.inc()
+    const cluster = this.cluster as Cluster
+    cluster.breakers.retries.inc()
+    this.retryHeld = true
+    cluster.pools.updateGauges()
     this.attempt = null
     this.backoffTimer = this.ctx.proxy.clock.setTimeout(() => {
       this.backoffTimer = null
-      breakers.retries.dec()
       this.startAttempt()
     }, ms)
+  }
+
+  private releaseRetry (): void {
+    if (!this.retryHeld) return
+    this.retryHeld = false
+    const cluster = this.cluster as Cluster
+    cluster.breakers.retries.dec()
+    cluster.pools.updateGauges()
   }
 
   /** Response headers from the current attempt that will be forwarded. */
@@ -365,7 +382,12 @@ export class ActiveRequest {
     if (attempt !== this.attempt || this.done) return
     this.responseStarted = true
     this.responseCode = status
-    if (this.attemptCount > 1) (this.cluster as Cluster).stats.upstream_rq_retry_success.inc()
+    // Envoy counts a success when a retried attempt's outcome is not itself retriable; a
+    // retriable answer forwarded because retries ran out (URX) released the retry already.
+    if (this.retryHeld) {
+      (this.cluster as Cluster).stats.upstream_rq_retry_success.inc()
+      this.releaseRetry()
+    }
     const now = this.ctx.proxy.clock.now()
     this.upstreamServiceTimeMs = Math.round(now - this.upstreamStartMs)
     const out: HeaderMap = {}
@@ -426,8 +448,8 @@ export class ActiveRequest {
     if (this.backoffTimer !== null) {
       this.ctx.proxy.clock.clearTimeout(this.backoffTimer)
       this.backoffTimer = null
-      cluster?.breakers.retries.dec()
     }
+    this.releaseRetry()
     if (this.responseStarted) {
       this.flags.push('UT')
       this.res.destroy()
@@ -492,8 +514,8 @@ export class ActiveRequest {
     if (this.backoffTimer !== null) {
       clock.clearTimeout(this.backoffTimer)
       this.backoffTimer = null
-      this.cluster?.breakers.retries.dec()
     }
+    this.releaseRetry()
     this.endFault()
     const hcm = this.ctx.hcm
     hcm.downstream_rq_active.dec()
