@@ -268,7 +268,8 @@ class CompileContext {
   compileHttpRoutes (vs: VirtualServiceResource, binding: Binding, depth = 0): RouteEntry[] {
     const out: RouteEntry[] = []
     const vsName = `${ns(vs)}/${vs.metadata.name}`
-    const vsGateways = vs.spec.gateways ?? []
+    // A delegate is bound wherever its root is: Istio ignores a delegate's own `gateways`.
+    const vsGateways = depth > 0 ? [binding.gateway] : vs.spec.gateways ?? []
     for (const route of vs.spec.http ?? []) {
       const blocks: Array<HTTPMatchRequest | null> = (route.match ?? []).length === 0 ? [null] : (route.match ?? [])
       for (const block of blocks) {
@@ -280,7 +281,7 @@ class CompileContext {
           vsNamespace: ns(vs),
           vsGateways: vsGateways.length === 0 ? ['mesh'] : vsGateways
         })) continue
-        if (block === null && !this.routeBound(vs, binding.gateway)) continue
+        if (block === null && depth === 0 && !this.routeBound(vs, binding.gateway)) continue
         if (route.delegate !== undefined) {
           if (depth > 0) continue // Istio supports one level of delegation
           const target = this.vsByName.get(`${route.delegate.namespace ?? ns(vs)}/${route.delegate.name ?? ''}`)

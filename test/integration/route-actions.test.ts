@@ -311,6 +311,12 @@ t.test('route actions', async t => {
     for (let i = 0; i < 30; i++) t.equal(json((await get('/subset-v1')).body).name, 'v1', 'subset labels select the endpoints')
   })
 
+  t.test('delegate', async t => {
+    t.equal(json((await get('/reviews/v2/1', { host: 'delegate.test' })).body).name, 'v2', "delegate's first route")
+    t.equal(json((await get('/reviews/7', { host: 'delegate.test' })).body).name, 'v1', "delegate's catch-all route under the root match")
+    t.equal((await get('/ratings', { host: 'delegate.test' })).status, 404, 'outside the root match: 404')
+  })
+
   t.test('unknown subset or host: 503 NC', async t => {
     const before = upstreamTotal()
     const stat0 = (await stat(f, `http.outbound_0.0.0.0_${f.port}.no_cluster`)) ?? 0
