@@ -16,7 +16,10 @@ import type { Diagnostic } from './config/types'
 import { compileSnapshot, type ProxyIdentity } from './model/compile'
 import type { RouteTable, Snapshot } from './model/snapshot'
 import { ClusterManager } from './upstream/cluster-manager'
-import { StatsStore, workloadIdentity, type IstioRequestRecorder, type IstioStaticLabels } from './observability/stats'
+import {
+  StatsStore, encodePeerMetadata, parsePeerMetadata, workloadIdentity,
+  type IstioRequestRecorder, type IstioStaticLabels, type PeerIdentity, type WorkloadIdentity
+} from './observability/stats'
 import { Tracing, NULL_TRACING, type RequestTracing } from './observability/tracing'
 import { AccessLog, type AccessLogFormat } from './observability/access-log'
 import { Logger } from './observability/logger'
@@ -97,6 +100,9 @@ export class Ferry {
   private readonly accessLogWriter: AccessLog | null
   private readonly tracing: RequestTracing
   private readonly nodeId: string
+  /** This workload's identity (Istio's source_* labels outbound, destination_* inbound). */
+  private readonly self: WorkloadIdentity
+  private readonly inboundRecorders = new Map<string, IstioRequestRecorder>()
 
   constructor (readonly opts: FerryOptions) {
     this.log = opts.logger
@@ -114,6 +120,7 @@ export class Ferry {
         serviceName: opts.labels.app ?? `${opts.role === 'gateway' ? 'istio-ingressgateway' : podName}.${opts.namespace}`,
         nodeId: this.nodeId
       })
+    this.self = workloadIdentity({ labels: opts.labels, namespace: opts.namespace, podName: process.env.POD_NAME })
     this.snapshots = { current: this.emptySnapshot() }
     this.proxy = {
       snapshots: this.snapshots,
@@ -123,6 +130,7 @@ export class Ferry {
       random,
       clock: opts.clock ?? SYSTEM_CLOCK,
       nodeId: this.nodeId,
+      peerMetadata: opts.role === 'sidecar' ? encodePeerMetadata({ ...this.self, name: podName, labels: opts.labels }) : null,
       lifecycle: { draining: false }
     }
     this.sidecarPorts = { ...DEFAULT_SIDECAR_PORTS, ...opts.sidecar }
@@ -158,6 +166,7 @@ export class Ferry {
     if (this.opts.role === 'sidecar') await this.startSidecar()
     this.watch(result.files)
     this.ready = true
+    this.stats.server.state = 'live'
     this.log.info(`ready: config version ${this.version}, ${this.listeners.size} listener(s)`)
   }
 
@@ -249,7 +258,9 @@ export class Ferry {
       port,
       hcm: this.stats.httpConnManager(`${kind === 'inbound' ? 'inbound' : 'outbound'}_0.0.0.0_${port}`),
       ...parts,
-      istioRecorder: (clusterName, snapshot) => this.istioRecorder(clusterName, snapshot, kind)
+      istioRecorder: (clusterName, snapshot, req) => kind === 'inbound'
+        ? this.inboundRecorder(req.headers['x-envoy-peer-metadata'])
+        : this.istioRecorder(clusterName, snapshot, kind)
     }
   }
 
@@ -401,7 +412,7 @@ export class Ferry {
     let rec = bySnapshot.get(clusterName)
     if (rec === undefined) {
       const spec = snapshot.clusterSpecs.get(clusterName)
-      const self = workloadIdentity({ labels: this.opts.labels, namespace: this.opts.namespace, podName: process.env.POD_NAME })
+      const self = this.self
       const dest = spec?.endpoints[0]
       const destLabels = dest?.labels ?? {}
       const svcName = spec?.serviceHost.split('.')[0] ?? 'unknown'
@@ -435,6 +446,46 @@ export class Ferry {
     return rec
   }
 
+  /**
+   * reporter="destination" metrics on the inbound side: the destination is this workload; the
+   * source is whoever the caller's proxy says it is in `x-envoy-peer-metadata`, else unknown.
+   * Recorders are cached by header value (bounded: a header is one per calling workload).
+   */
+  private inboundRecorder (header: string | string[] | undefined): IstioRequestRecorder {
+    const value = typeof header === 'string' ? header : ''
+    const cached = this.inboundRecorders.get(value)
+    if (cached !== undefined) return cached
+    const peer: PeerIdentity | null = value === '' ? null : parsePeerMetadata(value)
+    const self = this.self
+    const u = 'unknown'
+    const recorder = this.stats.istio.handle({
+      reporter: 'destination',
+      source_workload: peer?.workload ?? u,
+      source_workload_namespace: peer?.namespace ?? u,
+      source_principal: peer?.principal ?? u,
+      source_app: peer?.app ?? u,
+      source_version: peer?.version ?? u,
+      source_canonical_service: peer?.canonicalService ?? u,
+      source_canonical_revision: peer?.canonicalRevision ?? u,
+      source_cluster: peer?.cluster ?? u,
+      destination_workload: self.workload,
+      destination_workload_namespace: self.namespace,
+      destination_principal: self.principal,
+      destination_app: self.app,
+      destination_version: self.version,
+      destination_service: self.canonicalService === u ? u : `${self.canonicalService}.${self.namespace}.svc.cluster.local`,
+      destination_service_name: self.canonicalService,
+      destination_service_namespace: self.namespace,
+      destination_canonical_service: self.canonicalService,
+      destination_canonical_revision: self.canonicalRevision,
+      destination_cluster: self.cluster,
+      request_protocol: 'http',
+      connection_security_policy: 'none'
+    })
+    if (this.inboundRecorders.size < 1000) this.inboundRecorders.set(value, recorder)
+    return recorder
+  }
+
   // ---------------------------------------------------------------- shutdown
 
   /**
@@ -445,6 +496,7 @@ export class Ferry {
   async stop (): Promise<void> {
     this.ready = false
     this.proxy.lifecycle.draining = true
+    this.stats.server.state = 'draining'
     for (const w of this.watchers) w.close()
     this.watchers = []
     if (this.reloadTimer !== null) clearTimeout(this.reloadTimer)

@@ -11,7 +11,7 @@ import type { Cluster } from '../upstream/cluster'
 import type { Host } from '../upstream/host'
 import type { RequestView } from '../routing/http-match'
 import type { HeaderMap } from '../filters/header-mutation'
-import type { ProxySpan } from '../observability/tracing'
+import { Tags, type ProxySpan } from '../observability/tracing'
 import { HOP_BY_HOP, connectionTokens } from './hop-by-hop'
 import { LocalReply, classifyUpstreamError, type LocalReplySpec, type ResponseFlag } from './local-reply'
 import { RetryState, AttemptOutcome, RetryDecision } from './retry-state'
@@ -272,6 +272,15 @@ export class ActiveRequest {
         this.upstreamPath = rewritten
       }
     }
+    const peer = this.ctx.proxy.peerMetadata
+    if (peer !== null && this.ctx.kind === 'outbound') {
+      h['x-envoy-peer-metadata'] = peer
+      h['x-envoy-peer-metadata-id'] = this.ctx.proxy.nodeId
+    } else if (this.ctx.kind === 'inbound') {
+      // The exchange is between the two proxies; the application never sees it.
+      delete h['x-envoy-peer-metadata']
+      delete h['x-envoy-peer-metadata-id']
+    }
     route.headers?.request?.apply(h)
     dest.headers?.request?.apply(h)
     this.span?.injectInto(h)
@@ -524,12 +533,29 @@ export class ActiveRequest {
     hcm.downstream_rq_time.observe(durationMs)
     this.bytesReceived = this.req.socket?.bytesRead !== undefined ? this.bytesReceivedFromRequest() : 0
     const flags = this.flags.length === 0 ? '-' : this.flags.join(',')
-    this.span?.setTag('response_flags', flags)
-    if (this.upstreamHost !== null) this.span?.setRemoteEndpoint(this.upstreamHost.address, this.upstreamHost.port)
-    this.span?.setTag('upstream_cluster', this.cluster?.name ?? '-')
-    this.span?.finish(this.responseCode, flags)
+    const span = this.span
+    if (span !== null && span.sampled) {
+      // Tags cost string building: only for spans that are recorded.
+      const view = this.view
+      span.setTag(Tags.HttpUrl, `${view.scheme}://${view.authority}${view.path}`)
+      span.setTag(Tags.HttpMethod, view.method)
+      span.setTag(Tags.HttpProtocol, `HTTP/${this.req.httpVersion}`)
+      span.setTag(Tags.RequestId, this.requestId)
+      span.setTag(Tags.UpstreamCluster, this.cluster?.name ?? '-')
+      span.setTag(Tags.UpstreamClusterName, this.cluster?.name ?? '-')
+      span.setTag(Tags.DownstreamCluster, '-')
+      span.setTag(Tags.UserAgent, String(this.req.headers['user-agent'] ?? '-'))
+      span.setTag(Tags.RequestSize, String(this.bytesReceived))
+      span.setTag(Tags.ResponseSize, String(this.bytesSent))
+      span.setTag(Tags.PeerAddress, this.req.socket?.remoteAddress ?? '')
+      if (this.upstreamHost !== null) {
+        span.setTag(Tags.UpstreamAddress, this.upstreamHost.key)
+        span.setRemoteEndpoint(this.upstreamHost.address, this.upstreamHost.port)
+      }
+    }
+    span?.finish(this.responseCode, flags)
     if (this.cluster !== null) {
-      const recorder = this.ctx.istioRecorder(this.cluster.name, this.snapshot)
+      const recorder = this.ctx.istioRecorder(this.cluster.name, this.snapshot, this.req)
       recorder?.record(this.responseCode, flags, '', durationMs, this.bytesReceived, this.bytesSent)
     }
     this.ctx.proxy.accessLog?.log(this, durationMs, flags)

@@ -35,6 +35,11 @@ export interface ProxyContext {
   readonly clock: Clock
   /** Envoy node id (`sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`), for spans and /server_info. */
   readonly nodeId: string
+  /**
+   * Istio metadata exchange: this workload's identity as an `x-envoy-peer-metadata` value,
+   * sent on outbound requests so the callee's proxy can label its metrics; null at a gateway.
+   */
+  readonly peerMetadata: string | null
   /** Set when shutdown starts: responses then carry `connection: close`. */
   readonly lifecycle: { draining: boolean }
 }
@@ -66,5 +71,5 @@ export interface ListenerContext {
   /** A cluster by name: the snapshot's, or one made on demand (PassthroughCluster, inbound clusters). */
   cluster (snapshot: Snapshot, name: string): Cluster | null
   /** Istio standard metrics recorder for a destination cluster, or null when metrics are off. */
-  istioRecorder (clusterName: string, snapshot: Snapshot): IstioRequestRecorder | null
+  istioRecorder (clusterName: string, snapshot: Snapshot, req: IncomingMessage): IstioRequestRecorder | null
 }
