@@ -240,7 +240,7 @@ t.test('a small body is replayed on retry; a body over 64 KiB is streamed and no
   t.equal(up.requests.length, 4)
 })
 
-t.test('keep-alive race: an upstream that closes idle connections gives no 503 UC', async t => {
+t.test('an upstream that silently closes idle connections gives no 503 UC to sequential requests', async t => {
   // The upstream drops every connection 30 ms after a response without saying so (no
   // `Connection: close`, no Keep-Alive hint). Requests 50 ms apart land on a pooled socket the
   // upstream has just closed, or is closing; the default policy alone must hide that.
