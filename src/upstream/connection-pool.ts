@@ -58,9 +58,11 @@ export class UpstreamConnection {
       keepAliveTimeoutThreshold: 1000,
       maxRequestsPerClient: limits.maxRequestsPerConnection > 0 ? limits.maxRequestsPerConnection : undefined,
       strictContentLength: true,
+      // A Client option, not a `connect` one: undici's connector overwrites `connect.localAddress`
+      // with the Client's own (undefined), so the inbound cluster's 127.0.0.6 was silently lost.
+      ...(pool.cluster.localAddress !== null ? { localAddress: pool.cluster.localAddress } : {}),
       connect: {
-        ...(limits.tcpKeepalive !== null ? { keepAlive: true, keepAliveInitialDelay: limits.tcpKeepalive.timeMs } : {}),
-        ...(pool.cluster.localAddress !== null ? { localAddress: pool.cluster.localAddress } : {})
+        ...(limits.tcpKeepalive !== null ? { keepAlive: true, keepAliveInitialDelay: limits.tcpKeepalive.timeMs } : {})
       }
     })
     this.client.on('connect', this.onSocketConnect)
