@@ -317,7 +317,8 @@ export class Ferry {
       protocol: () => 'UNKNOWN',
       passthrough: () => null,
       tcpRecorder: () => null,
-      localAddress: null
+      // The same source as the HTTP inbound cluster (see inboundCluster).
+      localAddress: '127.0.0.6'
     }
     const inboundHttp = createHttpServer(inboundCtx, this.opts.listener ?? DEFAULT_LISTENER_OPTIONS)
     inbound = new SidecarListener(inboundCtx, inboundHttp, inboundRouting, m => this.log.warn(m))
