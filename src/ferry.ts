@@ -4,6 +4,7 @@
 import type { Server } from 'node:http'
 import type { Server as NetServer } from 'node:net'
 import { SidecarListener, type SidecarRouting } from './listener/sidecar-listener'
+import { listenOn } from './listener/listen'
 import { HealthServer } from './admin/health-server'
 import { PASSTHROUGH_CLUSTER, inboundClusterName, inboundRoute, passthroughClusterSpec } from './forwarding/passthrough'
 import { VirtualHostTable } from './routing/virtual-host-table'
@@ -272,7 +273,7 @@ export class Ferry {
       cluster: (s, n) => s.clusters.get(n) ?? null
     })
     const server = createHttpServer(ctx, this.opts.listener ?? DEFAULT_LISTENER_OPTIONS)
-    await listen(server, port, this.opts.gatewayAddress).catch((err: Error) => {
+    await listenOn(server, port, this.opts.gatewayAddress).catch((err: Error) => {
       this.log.error(`cannot bind ${this.opts.gatewayAddress}:${port}: ${err.message}`)
       throw err
     })
@@ -518,16 +519,6 @@ export class Ferry {
     await this.tracing.shutdown()
     await this.accessLogWriter?.close()
   }
-}
-
-function listen (server: NetServer, port: number, address: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, address, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
 }
 
 /** Explicit-proxy / Host-routed requests: the destination is what the request names. */

@@ -6,6 +6,7 @@ import type { Ferry } from '../ferry'
 import { isLogLevel } from '../observability/logger'
 import { clustersJson, clustersText } from './clusters'
 import { configDump } from './config-dump'
+import { listenOn } from '../listener/listen'
 
 const VERSION = '0.1.0'
 
@@ -27,13 +28,7 @@ export class AdminServer {
     const i = hostPort.lastIndexOf(':')
     const host = i > 0 ? hostPort.slice(0, i).replace(/^\[|\]$/g, '') : '127.0.0.1'
     const port = Number(i >= 0 ? hostPort.slice(i + 1) : hostPort)
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
+    return listenOn(this.server, port, host)
   }
 
   get port (): number {

@@ -4,6 +4,7 @@
 
 import http from 'node:http'
 import type { StatsStore } from '../observability/stats'
+import { listenOn } from '../listener/listen'
 
 export class HealthServer {
   private readonly server: http.Server
@@ -30,13 +31,7 @@ export class HealthServer {
   }
 
   listen (port: number, address: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(port, address, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
+    return listenOn(this.server, port, address)
   }
 
   get port (): number {

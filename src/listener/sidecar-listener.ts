@@ -14,6 +14,7 @@ import type { ConnectionTarget, ListenerContext } from '../forwarding/context'
 import type { Snapshot } from '../model/snapshot'
 import { isHttpProtocol, type Protocol } from '../registry/service-registry'
 import { proxyTcp } from '../forwarding/tcp-proxy'
+import { listenOn } from './listen'
 import type { Cluster } from '../upstream/cluster'
 import type { IstioTcpRecorder } from '../observability/stats'
 
@@ -122,12 +123,6 @@ export class SidecarListener {
   }
 
   listen (port: number, address: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(port, address, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
+    return listenOn(this.server, port, address)
   }
 }

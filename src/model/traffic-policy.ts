@@ -6,6 +6,7 @@ import type {
   ConnectionPoolSettings, ConsistentHashLB, DestinationRuleResource, LoadBalancerSettings, OutlierDetection, TrafficPolicy
 } from '../config/types'
 import { parseDuration } from '../config/duration'
+import type { OutlierDetectionConfig } from '../upstream/outlier-detector'
 import { fqdn } from '../routing/host-names'
 import { hostMatchesPattern } from '../routing/virtual-host-table'
 
@@ -40,16 +41,8 @@ export interface ConnectionLimits {
   tcpKeepalive: { timeMs: number, intervalMs: number, probes: number } | null
 }
 
-export interface OutlierSpec {
-  consecutive5xx: number | null
-  consecutiveGatewayErrors: number | null
-  consecutiveLocalOriginFailures: number | null
-  splitExternalLocalOriginErrors: boolean
-  intervalMs: number
-  baseEjectionTimeMs: number
-  maxEjectionPercent: number
-  minHealthPercent: number
-}
+/** The outlier detector's config is exactly what a cluster spec carries. */
+export type OutlierSpec = OutlierDetectionConfig
 
 const UNLIMITED = Number.POSITIVE_INFINITY
 
