@@ -116,7 +116,9 @@ export async function runCommand (argv: string[]): Promise<number> {
       logger.info(`${signal}: draining for up to ${drainMs as number} ms`)
       const forced = setTimeout(() => {
         logger.warn('drain period over; exiting with requests still in flight')
-        resolve(0)
+        // Connections still open keep the event loop alive, so resolving is not enough: the
+        // process would wait for the slowest request. Istio ends Envoy at this point too.
+        process.exit(0)
       }, drainMs as number)
       forced.unref()
       ferry.stop().then(() => {
