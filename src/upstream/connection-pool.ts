@@ -3,8 +3,9 @@
 // Each UpstreamConnection is one undici Client with pipelining 1, used for exactly one socket
 // lifetime: when its socket closes the client is retired. That makes "connections" countable
 // (Envoy's max_connections is per cluster, across all hosts), lets us know whether a failed
-// request was written on a reused socket (the keep-alive race), and gives
-// maxRequestsPerConnection for free (undici's maxRequestsPerClient).
+// request was written on a reused socket (the keep-alive race), and makes
+// maxRequestsPerConnection a count on the connection (undici's own maxRequestsPerClient lets one
+// request more through than asked before it resets the socket, so Ferry does not use it).
 //
 // Requests that find no idle connection and may not open one wait as pending (per host, the
 // breaker counts them cluster-wide); past max_pending_requests they overflow at once (UO).
@@ -40,8 +41,11 @@ export class UpstreamConnection {
   requestsOnSocket = 0
   busy = false
   dead = false
+  /** maxRequestsPerConnection; 0: unlimited. */
+  private readonly maxRequests: number
 
   constructor (readonly pool: HostPool, origin: string, limits: ConnectionLimits) {
+    this.maxRequests = limits.maxRequestsPerConnection
     // Istio's `idleTimeout: 0s` disables the idle timeout; undici refuses 0, and an upstream
     // keeps no socket forever either, so "disabled" still honours hints for up to an hour.
     const idleMs = limits.idleTimeoutMs > 0 ? limits.idleTimeoutMs : DISABLED_IDLE_TIMEOUT_MS
@@ -56,7 +60,6 @@ export class UpstreamConnection {
       keepAliveTimeout: Math.min(idleMs, 60_000),
       keepAliveMaxTimeout: idleMs,
       keepAliveTimeoutThreshold: 1000,
-      maxRequestsPerClient: limits.maxRequestsPerConnection > 0 ? limits.maxRequestsPerConnection : undefined,
       strictContentLength: true,
       // A Client option, not a `connect` one: undici's connector overwrites `connect.localAddress`
       // with the Client's own (undefined), so the inbound cluster's 127.0.0.6 was silently lost.
@@ -99,7 +102,9 @@ export class UpstreamConnection {
   }
 
   dispatch (opts: Dispatcher.DispatchOptions, handler: RawHandler): void {
-    this.client.dispatch(opts, handler as unknown as Dispatcher.DispatchHandler)
+    // The last request this socket may carry says `connection: close`, so the upstream knows too.
+    const last = this.maxRequests > 0 && this.requestsOnSocket + 1 >= this.maxRequests
+    this.client.dispatch(last ? { ...opts, reset: true } : opts, handler as unknown as Dispatcher.DispatchHandler)
   }
 
   /** The attempt using this connection is over; `reusable` false retires it (reset, timeout...). */
@@ -110,6 +115,10 @@ export class UpstreamConnection {
       return
     }
     this.requestsOnSocket++
+    if (this.maxRequests > 0 && this.requestsOnSocket >= this.maxRequests) {
+      this.retire()
+      return
+    }
     this.pool.onIdle(this)
   }
 }
@@ -141,6 +150,12 @@ export class HostPool {
       return
     }
     this.stats.upstream_cx_overflow.inc()
+    if (this.all.size === 0) {
+      // Envoy's ConnPoolImplBase: a host pool with no connection at all opens one even over
+      // max_connections, or its pending requests could wait on another host's idle socket.
+      waiter.onPoolReady(this.open())
+      return
+    }
     if (!breakers.pendingRequests.canCreate()) {
       this.stats.upstream_rq_pending_overflow.inc()
       waiter.onPoolOverflow()
@@ -203,7 +218,7 @@ export class HostPool {
 
   /** Opens a connection for the first pending request, if the breaker allows. */
   servePendingOne (): boolean {
-    if (this.pending.length === 0 || !this.cluster.breakers.connections.canCreate()) return false
+    if (this.pending.length === 0 || (!this.cluster.breakers.connections.canCreate() && this.all.size > 0)) return false
     const next = this.takePending()
     if (next === null) return false
     next.onPoolReady(this.open())
