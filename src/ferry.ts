@@ -121,6 +121,8 @@ export class Ferry {
         serviceName: opts.labels.app ?? `${opts.role === 'gateway' ? 'istio-ingressgateway' : podName}.${opts.namespace}`,
         nodeId: this.nodeId
       })
+    // Envoy has tracing.zipkin.* only when a Zipkin tracer is configured; so does Ferry.
+    if (opts.zipkin !== null) this.stats.zipkinTracer(this.tracing.stats)
     this.self = workloadIdentity({ labels: opts.labels, namespace: opts.namespace, podName: process.env.POD_NAME })
     this.snapshots = { current: this.emptySnapshot() }
     this.proxy = {

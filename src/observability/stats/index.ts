@@ -7,7 +7,7 @@ export { ENVOY_DEFAULT_BUCKETS, SUPPORTED_QUANTILES } from './metric'
 export {
   StatsStore,
   type ClusterStats, type HttpConnManagerStats, type ListenerStats, type ServerStats, type ServerState,
-  type StatsStoreOptions, type StatsJson, type EnvoyHistogramsJson
+  type StatsStoreOptions, type StatsJson, type EnvoyHistogramsJson, type ZipkinCounts
 } from './store'
 export {
   ISTIO_METRICS, ISTIO_STATIC_LABELS,
@@ -20,6 +20,6 @@ export {
 } from './identity'
 export {
   CLUSTER_STATS, OUTLIER_DETECTION_STATS, CIRCUIT_BREAKER_STATS, HTTP_CONN_MANAGER_STATS, FAULT_STATS,
-  TRACING_STATS, LISTENER_STATS, SERVER_STATS, CLUSTER_MANAGER_STATS, LISTENER_MANAGER_STATS,
+  TRACING_STATS, ZIPKIN_TRACER_STATS, LISTENER_STATS, SERVER_STATS, CLUSTER_MANAGER_STATS, LISTENER_MANAGER_STATS,
   type StatTable, type StatHandles
 } from './table'

@@ -20,7 +20,7 @@ import { IstioMetricsImpl, type IstioMetrics } from './istio'
 import {
   CIRCUIT_BREAKER_STATS, CLUSTER_MANAGER_STATS, CLUSTER_STATS, DYNAMIC_STAT_HELP, FAULT_STATS,
   HTTP_CONN_MANAGER_STATS, LISTENER_MANAGER_STATS, LISTENER_STATS, OUTLIER_DETECTION_STATS,
-  SERVER_STATS, TRACING_STATS, type StatHandles
+  SERVER_STATS, TRACING_STATS, ZIPKIN_TRACER_STATS, type StatHandles
 } from './table'
 
 export interface ClusterStats extends StatHandles<typeof CLUSTER_STATS> {
@@ -84,6 +84,14 @@ export interface StatsStoreOptions {
   version?: string
   /** Registry to expose through; a fresh one by default so tests and processes do not share state. */
   registry?: Registry
+}
+
+/** The Zipkin exporter's live counts (its `ExporterStats`), read by shape so stats need not know tracing. */
+export interface ZipkinCounts {
+  readonly spansSent: number
+  readonly spansDropped: number
+  readonly reportsSent: number
+  readonly reportsFailed: number
 }
 
 type ResponseClass = 1 | 2 | 3 | 4 | 5
@@ -299,6 +307,8 @@ export class StatsStore {
   private readonly listeners = new Map<string, ListenerStatsImpl>()
   private readonly clusterManager: StatHandles<typeof CLUSTER_MANAGER_STATS>
   private readonly listenerManager: StatHandles<typeof LISTENER_MANAGER_STATS>
+  /** Run before any output is rendered: brings counters kept elsewhere (the Zipkin exporter's) up to date. */
+  private readonly beforeRead: Array<() => void> = []
 
   constructor (opts: StatsStoreOptions = {}) {
     this.registry = opts.registry ?? new FerryRegistry()
@@ -397,8 +407,36 @@ export class StatsStore {
     this.listenerManager.listener_removed.inc()
   }
 
+  /**
+   * `tracing.zipkin.*` from the exporter's own counts. The exporter must not pay for stats on its
+   * path and cannot import them, so the counts are copied into ordinary counters whenever stats
+   * are read, as the increase since the last read: `/reset_counters` then zeroes them like any other.
+   */
+  zipkinTracer (source: ZipkinCounts): void {
+    const scope = new Scope('tracing.zipkin.', 'tracing.zipkin.', Object.freeze({}))
+    const h = {}
+    this.stats.attach(h, scope, ZIPKIN_TRACER_STATS, [])
+    const handles = h as StatHandles<typeof ZIPKIN_TRACER_STATS>
+    const seen = { spansSent: 0, spansDropped: 0, reportsSent: 0, reportsFailed: 0 }
+    this.beforeRead.push(() => {
+      handles.spans_sent.inc(source.spansSent - seen.spansSent)
+      handles.spans_dropped.inc(source.spansDropped - seen.spansDropped)
+      handles.reports_sent.inc(source.reportsSent - seen.reportsSent)
+      handles.reports_failed.inc(source.reportsFailed - seen.reportsFailed)
+      seen.spansSent = source.spansSent
+      seen.spansDropped = source.spansDropped
+      seen.reportsSent = source.reportsSent
+      seen.reportsFailed = source.reportsFailed
+    })
+  }
+
+  private refresh (): void {
+    for (const fn of this.beforeRead) fn()
+  }
+
   /** Envoy `/stats` text. */
   envoyText (filter?: RegExp): string {
+    this.refresh()
     const re = statelessFilter(filter)
     const lines: string[] = []
     for (const s of this.scalars(re)) lines.push(`${s.name}: ${s.value}`)
@@ -416,6 +454,7 @@ export class StatsStore {
 
   /** Envoy `/stats?format=json`. */
   json (filter?: RegExp): StatsJson {
+    this.refresh()
     const re = statelessFilter(filter)
     const stats: StatsJson['stats'] = this.scalars(re)
     const hs = this.histogramsSorted(re)
@@ -438,6 +477,7 @@ export class StatsStore {
 
   /** Envoy `/stats/prometheus`: `envoy_*` families plus Istio's `istio_*`, in the text exposition format 0.0.4. */
   async prometheus (): Promise<string> {
+    this.refresh()
     return await this.registry.metrics()
   }
 
@@ -446,6 +486,7 @@ export class StatsStore {
    * and histograms are left alone, as in Envoy.
    */
   resetCounters (): void {
+    this.refresh()
     for (const c of this.stats.counters.values()) c.value = 0
   }
 

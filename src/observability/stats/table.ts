@@ -230,6 +230,24 @@ export const TRACING_STATS = {
   histograms: NONE
 } as const satisfies StatTable
 
+/**
+ * `tracing.zipkin.*` (Envoy's `ZIPKIN_TRACER_STATS`). The exporter keeps these counts itself (see
+ * StatsStore.zipkinTracer). Envoy counts a non-2xx answer as `reports_dropped` and a connection
+ * failure as `reports_failed`; Ferry's exporter counts both as `reports_failed`, so
+ * `reports_dropped` is not listed. `spans_dropped` is Ferry's own: spans pushed out of the full
+ * export queue (Envoy's span buffer drops silently). `timer_flushed` is not kept.
+ */
+export const ZIPKIN_TRACER_STATS = {
+  counters: {
+    spans_sent: 'Total spans in reports the collector accepted',
+    spans_dropped: 'Total spans dropped because the export queue was full (Ferry)',
+    reports_sent: 'Total reports the collector accepted',
+    reports_failed: 'Total reports that failed: connection error, timeout or a non-2xx answer'
+  },
+  gauges: NONE,
+  histograms: NONE
+} as const satisfies StatTable
+
 /** `listener.<address>.*` */
 export const LISTENER_STATS = {
   counters: {
