@@ -17,7 +17,8 @@ const { runToCompletion } = require('./proc')
  * Value in seconds; RetCodes maps status code to count; ActualQPS is the achieved rate.
  */
 function parseFortioJson (text) {
-  const data = JSON.parse(text.slice(text.indexOf('{')))
+  // fortio writes its report to stderr and only the JSON to stdout; trim defensively anyway.
+  const data = JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1))
   const h = data.DurationHistogram
   const pct = q => {
     const p = (h.Percentiles || []).find(x => Number(x.Percentile) === q)
