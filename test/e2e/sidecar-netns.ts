@@ -251,7 +251,7 @@ export class PodNetwork {
     if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npx tsc -p .` (npm ci does it)')
     const proc = this.start(this.pod, 'ferry', [process.execPath, FERRY_BIN, 'run', '--role', 'sidecar', '--config', configDir, '--namespace', 'default', '--admin', '127.0.0.1:15000', ...extra], PROXY_UID)
     const log = (): string => `--- ferry log ---\n${proc.stdout}${proc.stderr}`
-    const ready = await this.waitReady(15_000)
+    const ready = await this.waitReady(30_000)
     if (!ready.ready) throw new Error(`ferry not ready (${JSON.stringify(ready.seen)}):\n${log()}`)
     return { proc, log }
   }
