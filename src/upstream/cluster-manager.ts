@@ -26,7 +26,10 @@ export class ClusterManager {
         for (const h of prev.cluster.hosts) previousHosts.set(h.key, h)
         prev.cluster.close()
       }
-      next.set(name, { cluster: new Cluster(spec, this.stats.cluster(name), { random: this.random, previousHosts }), key })
+      const stats = this.stats.cluster(name)
+      const cluster = new Cluster(spec, stats, { random: this.random, previousHosts })
+      cluster.outlier.bindStats?.(stats.outlier_detection)
+      next.set(name, { cluster, key })
     }
     for (const [name, prev] of this.clusters) {
       if (!next.has(name)) {

@@ -25,6 +25,25 @@
 
 import type { Host } from './host'
 import type { HostSet } from './host-set'
+import type { Counter, Gauge } from '../observability/stats/metric'
+
+/**
+ * Envoy's `cluster.<name>.outlier_detection.*` handles (ClusterStats.outlier_detection fits).
+ * Written only when an ejection is detected, enforced, refused or lifted, never per response.
+ */
+export interface OutlierStatsSink {
+  readonly ejections_active: Gauge
+  readonly ejections_enforced_total: Counter
+  readonly ejections_overflow: Counter
+  readonly ejections_total: Counter
+  readonly ejections_consecutive_5xx: Counter
+  readonly ejections_enforced_consecutive_5xx: Counter
+  readonly ejections_detected_consecutive_5xx: Counter
+  readonly ejections_enforced_consecutive_gateway_failure: Counter
+  readonly ejections_detected_consecutive_gateway_failure: Counter
+  readonly ejections_enforced_consecutive_local_origin_failure: Counter
+  readonly ejections_detected_consecutive_local_origin_failure: Counter
+}
 
 export interface TimerHandle {
   unref?: () => unknown
@@ -75,6 +94,8 @@ export interface OutlierDetector {
   putLocalOriginSuccess (host: Host): void
   /** Stop the interval timer; ejected hosts stay as they are. */
   close (): void
+  /** Mirror the counts below into `/stats` from now on (the cluster's stats outlive a rebuilt detector). */
+  bindStats? (sink: OutlierStatsSink): void
 
   // Stats `outlier_detection.*`.
   /** Gauge `ejections_active`. */
@@ -120,6 +141,7 @@ class OutlierDetectorImpl implements OutlierDetector {
   private readonly thresholdGateway: number
   private readonly thresholdLocalOrigin: number
   private timer: TimerHandle | null
+  private sink: OutlierStatsSink | null
 
   ejectionsEnforcedTotal: number
   ejectionsOverflow: number
@@ -153,6 +175,7 @@ class OutlierDetectorImpl implements OutlierDetector {
     this.threshold5xx = positiveOrOff(config.consecutive5xx)
     this.thresholdGateway = positiveOrOff(config.consecutiveGatewayErrors)
     this.thresholdLocalOrigin = this.split ? positiveOrOff(config.consecutiveLocalOriginFailures) : 0
+    this.sink = null
     this.ejectionsEnforcedTotal = 0
     this.ejectionsOverflow = 0
     this.ejectionsEnforcedConsecutive5xx = 0
@@ -208,6 +231,11 @@ class OutlierDetectorImpl implements OutlierDetector {
     if (this.split) host.consecutiveLocalOriginFailure = 0
   }
 
+  bindStats (sink: OutlierStatsSink): void {
+    this.sink = sink
+    sink.ejections_active.set(this.ejectionsActive)
+  }
+
   close (): void {
     if (this.timer !== null) {
       this.clock.clearInterval(this.timer)
@@ -223,6 +251,15 @@ class OutlierDetectorImpl implements OutlierDetector {
       case 'consecutive_gateway_failure': this.ejectionsDetectedConsecutiveGatewayFailure++; break
       case 'consecutive_local_origin_failure': this.ejectionsDetectedConsecutiveLocalOriginFailure++; break
     }
+    const sink = this.sink
+    if (sink !== null) {
+      sink.ejections_total.inc()
+      switch (type) {
+        case 'consecutive_5xx': sink.ejections_detected_consecutive_5xx.inc(); sink.ejections_consecutive_5xx.inc(); break
+        case 'consecutive_gateway_failure': sink.ejections_detected_consecutive_gateway_failure.inc(); break
+        case 'consecutive_local_origin_failure': sink.ejections_detected_consecutive_local_origin_failure.inc(); break
+      }
+    }
     this.ejectHost(host, type)
     // Reset so a fresh run of errors is needed to try again, whether or not we ejected.
     switch (type) {
@@ -237,6 +274,7 @@ class OutlierDetectorImpl implements OutlierDetector {
     const ejectedPercent = (100 * (this.ejectionsActive + 1)) / total
     if (ejectedPercent > this.maxEjectionPercent) {
       this.ejectionsOverflow++
+      this.sink?.ejections_overflow.inc()
       return
     }
     const now = this.clock.now()
@@ -253,7 +291,17 @@ class OutlierDetectorImpl implements OutlierDetector {
       case 'consecutive_gateway_failure': this.ejectionsEnforcedConsecutiveGatewayFailure++; break
       case 'consecutive_local_origin_failure': this.ejectionsEnforcedConsecutiveLocalOriginFailure++; break
     }
+    const sink = this.sink
+    if (sink !== null) {
+      sink.ejections_enforced_total.inc()
+      switch (type) {
+        case 'consecutive_5xx': sink.ejections_enforced_consecutive_5xx.inc(); break
+        case 'consecutive_gateway_failure': sink.ejections_enforced_consecutive_gateway_failure.inc(); break
+        case 'consecutive_local_origin_failure': sink.ejections_enforced_consecutive_local_origin_failure.inc(); break
+      }
+    }
     this.hostSet.healthChanged()
+    sink?.ejections_active.set(this.ejectionsActive)
   }
 
   private unejectHost (host: Host, now: number): void {
@@ -285,7 +333,10 @@ class OutlierDetectorImpl implements OutlierDetector {
         h.ejectTimeBackoff--
       }
     }
-    if (changed) this.hostSet.healthChanged()
+    if (changed) {
+      this.hostSet.healthChanged()
+      this.sink?.ejections_active.set(this.ejectionsActive)
+    }
   }
 }
 
