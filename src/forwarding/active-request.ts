@@ -299,6 +299,8 @@ export class ActiveRequest {
       this.localReply(LocalReply.noHealthyUpstream)
       return
     }
+    // The balancer picked over every host because too few are healthy (minHealthPercent).
+    if (cluster.hostSet.inPanic) stats.lb_healthy_panic.inc()
     if (!cluster.breakers.requests.canCreate()) {
       stats.upstream_rq_pending_overflow.inc()
       this.localReply(LocalReply.overflow)
