@@ -34,6 +34,8 @@ export class ActiveRequest {
   readonly view: RequestView
   requestId = ''
   route: RouteEntry | null = null
+  /** The :path sent upstream when a rewrite changed it. */
+  upstreamPath: string | null = null
   target: ConnectionTarget | null = null
   destination: WeightedDestination | null = null
   cluster: Cluster | null = null
@@ -130,21 +132,21 @@ export class ActiveRequest {
     const origin = req.headers.origin
     if (route.cors !== null && typeof origin === 'string' && view.method === 'OPTIONS' &&
       req.headers['access-control-request-method'] !== undefined && route.cors.allowed(origin)) {
-      this.sendLocal(200, route.cors.preflightHeaders(origin), null, '-', 'cors_response')
+      this.sendLocal(200, route.cors.preflightHeaders(origin), null, 'cors_response')
       return
     }
 
     const action = route.action
     if (action.kind === 'redirect') {
       hcm.rq_redirect.inc()
-      this.sendLocal(action.redirect.code, { location: redirectLocation(action.redirect, view, req) }, null, '-', 'via_route_redirect')
+      this.sendLocal(action.redirect.code, { location: redirectLocation(action.redirect, view) }, null, 'via_route_redirect')
       return
     }
     if (action.kind === 'direct') {
       hcm.rq_direct_response.inc()
       const headers: HeaderMap = action.body.length > 0 ? { 'content-type': 'text/plain' } : {}
       route.headers?.response?.apply(headers)
-      this.sendLocal(action.status, headers, action.body, '-', 'direct_response')
+      this.sendLocal(action.status, headers, action.body, 'direct_response')
       return
     }
 
@@ -189,7 +191,7 @@ export class ActiveRequest {
     const spec: LocalReplySpec = { ...LocalReply.faultAbort, status: fault.abortStatus }
     if (fault.abortGrpcStatus >= 0) {
       this.flags.push('FI')
-      this.sendLocal(200, { 'content-type': 'application/grpc', 'grpc-status': String(fault.abortGrpcStatus), 'grpc-message': 'fault filter abort' }, null, 'FI', spec.details)
+      this.sendLocal(200, { 'content-type': 'application/grpc', 'grpc-status': String(fault.abortGrpcStatus), 'grpc-message': 'fault filter abort' }, null, spec.details)
       return
     }
     this.localReply(spec)
@@ -286,8 +288,6 @@ export class ActiveRequest {
     this.span?.injectInto(h)
     this.upstreamHeaders = h
   }
-
-  upstreamPath: string | null = null
 
   startAttempt (): void {
     if (this.done) return
@@ -490,10 +490,10 @@ export class ActiveRequest {
     this.flags.push(spec.flag)
     const headers: HeaderMap = spec.body !== '' ? { 'content-type': 'text/plain' } : {}
     if (spec.headers !== undefined) Object.assign(headers, spec.headers)
-    this.sendLocal(spec.status, headers, spec.body === '' ? null : Buffer.from(spec.body), spec.flag, spec.details)
+    this.sendLocal(spec.status, headers, spec.body === '' ? null : Buffer.from(spec.body), spec.details)
   }
 
-  private sendLocal (status: number, headers: HeaderMap, body: Buffer | null, _flag: string, details: string): void {
+  private sendLocal (status: number, headers: HeaderMap, body: Buffer | null, details: string): void {
     if (this.done) return
     const attempt = this.attempt
     this.attempt = null
@@ -533,7 +533,7 @@ export class ActiveRequest {
     if (this.responseCode > 0) hcm.responseCode(this.responseCode)
     const durationMs = clock.now() - this.startMs
     hcm.downstream_rq_time.observe(durationMs)
-    this.bytesReceived = this.req.socket?.bytesRead !== undefined ? this.bytesReceivedFromRequest() : 0
+    this.bytesReceived = this.bytesReceivedFromRequest()
     const flags = this.flags.length === 0 ? '-' : this.flags.join(',')
     const span = this.span
     if (span !== null && span.sampled) {

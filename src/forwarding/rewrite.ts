@@ -1,6 +1,5 @@
 // Path rewrites and redirect targets, as Envoy computes them from Istio's route config.
 
-import type { IncomingMessage } from 'node:http'
 import type { RedirectConfig, UriRewrite } from '../model/snapshot'
 import type { RequestView } from '../routing/http-match'
 
@@ -27,7 +26,7 @@ export function applyUriRewrite (rw: UriRewrite, view: RequestView): string {
 const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 }
 
 /** The `location` of a redirect: Envoy keeps each part of the request the redirect does not set. */
-export function redirectLocation (r: RedirectConfig, view: RequestView, _req: IncomingMessage): string {
+export function redirectLocation (r: RedirectConfig, view: RequestView): string {
   const scheme = r.scheme ?? view.scheme
   const authority = r.authority ?? view.authority
   const colon = authority.lastIndexOf(':')
