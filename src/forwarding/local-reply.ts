@@ -41,10 +41,20 @@ export function classifyUpstreamError (err: unknown): LocalReplySpec {
       code === 'EAI_AGAIN' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'EADDRNOTAVAIL') {
       return LocalReply.connectFailure
     }
-    if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
-      return LocalReply.protocolError
-    }
     if (code === 'ECONNRESET') return LocalReply.remoteReset
   }
+  if (isUpstreamProtocolError(err)) return LocalReply.protocolError
   return LocalReply.connectionTermination
+}
+
+/**
+ * Whether undici's error says the upstream's bytes were not HTTP (Envoy: UPE, 502). undici 7
+ * leaves HTTPParserError's `code` unset (it looks the llhttp error number up in a name->number
+ * table), so the error's name is checked as well as the `HPE_` code.
+ */
+export function isUpstreamProtocolError (err: unknown): boolean {
+  const e = err as { code?: unknown, name?: unknown } | null
+  if (e?.name === 'HTTPParserError') return true
+  const code = e?.code
+  return typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')
 }

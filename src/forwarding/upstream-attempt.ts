@@ -8,7 +8,7 @@ import type { Cluster } from '../upstream/cluster'
 import type { Host } from '../upstream/host'
 import type { HostPool, PoolWaiter, RawHandler, UpstreamConnection } from '../upstream/connection-pool'
 import { AttemptOutcome } from './retry-state'
-import { LocalReply } from './local-reply'
+import { LocalReply, isUpstreamProtocolError } from './local-reply'
 
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EADDRNOTAVAIL'])
 
@@ -35,7 +35,7 @@ export class UpstreamAttempt implements RawHandler, PoolWaiter {
 
   start (): void {
     const stats = this.cluster.stats
-    this.cluster.breakers.requests.inc()
+    // The request slot was taken by ActiveRequest.startAttempt (tryInc).
     this.cluster.pools.updateGauges()
     stats.upstream_rq_total.inc()
     stats.upstream_rq_active.inc()
@@ -117,7 +117,7 @@ export class UpstreamAttempt implements RawHandler, PoolWaiter {
     if (CONNECT_FAILURES.has(code)) {
       outcome = AttemptOutcome.ConnectFailure
       this.cluster.outlier.putLocalOriginFailure(this.host, 'connect-failure')
-    } else if (code.startsWith('HPE_')) {
+    } else if (isUpstreamProtocolError(err)) {
       outcome = AttemptOutcome.ProtocolError
       this.cluster.outlier.putHttpResponseCode(this.host, 502)
     } else {

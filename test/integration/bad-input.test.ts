@@ -101,6 +101,12 @@ t.test('bad input', async t => {
     t.match(r.body, new RegExp(`^${RESET_PREFIX.replace(/[.]/g, '\\.')}(remote reset|connection termination)$`))
   })
 
+  t.test('upstream answers garbage: 502 protocol error', async t => {
+    const r = await request(f.port, '/garbage')
+    t.equal(r.status, 502)
+    t.equal(r.body, `${RESET_PREFIX}protocol error`)
+  })
+
   t.test('upstream port refused: 503 connection failure', async t => {
     const r = await request(f.port, '/refused')
     t.equal(r.status, 503)
