@@ -301,7 +301,8 @@ export class ActiveRequest {
     }
     // The balancer picked over every host because too few are healthy (minHealthPercent).
     if (cluster.hostSet.inPanic) stats.lb_healthy_panic.inc()
-    if (!cluster.breakers.requests.canCreate()) {
+    // Taken here in one step (workers may share the limit), given back by the attempt's end().
+    if (!cluster.breakers.requests.tryInc()) {
       stats.upstream_rq_pending_overflow.inc()
       this.localReply(LocalReply.overflow)
       return
@@ -344,7 +345,8 @@ export class ActiveRequest {
     if (retry !== null && canReplay && (this.route?.timeoutMs === 0 || this.routeTimer !== null)) {
       const decision = retry.decide(outcome, status, grpcStatus)
       if (decision === RetryDecision.Retry) {
-        if (!cluster.breakers.retries.canCreate()) {
+        // Taken here in one step (workers may share the limit); held until releaseRetry().
+        if (!cluster.breakers.retries.tryInc()) {
           cluster.stats.upstream_rq_retry_overflow.inc()
           this.flags.push('UO')
         } else {
@@ -370,7 +372,6 @@ export class ActiveRequest {
 
   private scheduleRetry (ms: number): void {
     const cluster = this.cluster as Cluster
-    cluster.breakers.retries.inc()
     this.retryHeld = true
     cluster.pools.updateGauges()
     this.attempt = null

@@ -17,17 +17,18 @@ export interface TcpProxyOptions {
 export function proxyTcp (client: net.Socket, cluster: Cluster, opts: TcpProxyOptions): void {
   const stats = cluster.stats
   const breakers = cluster.breakers
-  if (!breakers.connections.canCreate()) {
+  // Taken in one step (workers may share the limit); given back if no host can take it.
+  if (!breakers.connections.tryInc()) {
     stats.upstream_cx_overflow.inc()
     client.destroy()
     return
   }
   const host = cluster.lb.chooseHost({ hashKey: client.remoteAddress ?? null, attempted: null, originalDst: opts.target })
   if (host === null) {
+    breakers.connections.dec()
     client.destroy()
     return
   }
-  breakers.connections.inc()
   host.activeRequests++
   stats.upstream_cx_total.inc()
   stats.upstream_cx_active.inc()

@@ -8,9 +8,31 @@
 // http.maxRetries → max_retries. Unset (or 0) means 2^32-1 in Istio, i.e. unlimited; Ferry uses
 // Infinity and the stats layer prints whatever finite stand-in it prefers for `remaining_*`.
 // The limits are per cluster and per proxy process, as in Envoy across all worker threads.
+// With --concurrency > 1 Ferry's workers are processes, so a finite limit is kept in shared memory
+// instead (SharedResourceLimit in shared-circuit-breaker.ts); both fit CircuitBreakerResource.
+//
+// `tryInc()` is check-and-take in one step. Envoy's callers do canCreate() then inc(), which lets
+// two worker threads both take the last slot; Ferry's pool and router use tryInc() so a limit
+// shared by several workers is never exceeded, and canCreate() stays a read for gauges.
 
-export class ResourceLimit {
+/** One circuit-breaker resource: a count of what is in use and its limit. */
+export interface CircuitBreakerResource {
   readonly max: number
+  readonly count: number
+  /** True when other worker processes take from the same count (shared memory). */
+  readonly shared: boolean
+  canCreate (): boolean
+  /** Takes one if below the limit; false (and nothing taken) at the limit. Atomic when shared. */
+  tryInc (): boolean
+  inc (): void
+  dec (): void
+  readonly remaining: number
+  readonly open: 0 | 1
+}
+
+export class ResourceLimit implements CircuitBreakerResource {
+  readonly max: number
+  readonly shared: false = false
   /** Resources in use right now. */
   count: number
 
@@ -25,6 +47,12 @@ export class ResourceLimit {
 
   canCreate (): boolean {
     return this.count < this.max
+  }
+
+  tryInc (): boolean {
+    if (this.count >= this.max) return false
+    this.count++
+    return true
   }
 
   inc (): void {
@@ -64,21 +92,29 @@ export const UNLIMITED_CIRCUIT_BREAKER_LIMITS: Readonly<CircuitBreakerLimits> = 
   maxRetries: Infinity
 })
 
+/** Index of each resource, as shared memory lays them out. */
+export type CircuitBreakerResourceIndex = 0 | 1 | 2 | 3
+
+/** Makes one resource; the default is an in-process ResourceLimit. */
+export type ResourceLimitFactory = (max: number, resource: CircuitBreakerResourceIndex) => CircuitBreakerResource
+
+const localLimit: ResourceLimitFactory = (max) => new ResourceLimit(max)
+
 export class CircuitBreakers {
   /** `max_connections`: open upstream connections across all hosts. */
-  readonly connections: ResourceLimit
+  readonly connections: CircuitBreakerResource
   /** `max_pending_requests`: requests waiting for a connection. */
-  readonly pendingRequests: ResourceLimit
+  readonly pendingRequests: CircuitBreakerResource
   /** `max_requests`: requests in flight. */
-  readonly requests: ResourceLimit
+  readonly requests: CircuitBreakerResource
   /** `max_retries`: retries in flight (concurrent, not per request). */
-  readonly retries: ResourceLimit
+  readonly retries: CircuitBreakerResource
 
-  constructor (limits: CircuitBreakerLimits) {
-    this.connections = new ResourceLimit(limits.maxConnections)
-    this.pendingRequests = new ResourceLimit(limits.maxPendingRequests)
-    this.requests = new ResourceLimit(limits.maxRequests)
-    this.retries = new ResourceLimit(limits.maxRetries)
+  constructor (limits: CircuitBreakerLimits, make: ResourceLimitFactory = localLimit) {
+    this.connections = make(limits.maxConnections, 0)
+    this.pendingRequests = make(limits.maxPendingRequests, 1)
+    this.requests = make(limits.maxRequests, 2)
+    this.retries = make(limits.maxRetries, 3)
   }
 
   // Gauges `circuit_breakers.default.*`, derived on read so they can never drift from the counters.

@@ -88,6 +88,9 @@ export class UpstreamConnection {
   }
 
   private readonly onConnectionError = (_origin: unknown, _targets: unknown, err: Error & { code?: string }): void => {
+    // Envoy counts a connection in upstream_cx_total when it starts connecting, so a failed
+    // connect is in both upstream_cx_total and upstream_cx_connect_fail; onSocketConnect never ran.
+    this.pool.stats.upstream_cx_total.inc()
     this.pool.stats.upstream_cx_connect_fail.inc()
     if (err?.code === 'UND_ERR_CONNECT_TIMEOUT') this.pool.stats.upstream_cx_connect_timeout.inc()
     this.retire()
@@ -145,23 +148,25 @@ export class HostPool {
       waiter.onPoolReady(conn)
       return
     }
-    if (breakers.connections.canCreate()) {
-      waiter.onPoolReady(this.open())
+    // tryInc: check and take in one step, so workers sharing the limit never both take the last slot.
+    if (breakers.connections.tryInc()) {
+      waiter.onPoolReady(this.open(true))
       return
     }
     this.stats.upstream_cx_overflow.inc()
-    if (this.all.size === 0) {
+    if (this.all.size === 0 && !breakers.connections.shared) {
       // Envoy's ConnPoolImplBase: a host pool with no connection at all opens one even over
       // max_connections, or its pending requests could wait on another host's idle socket.
-      waiter.onPoolReady(this.open())
+      // With --concurrency > 1 that would be one extra connection per worker; there the limit
+      // stays exact and idle sockets are handed back instead (SharedPoolCoordinator).
+      waiter.onPoolReady(this.open(false))
       return
     }
-    if (!breakers.pendingRequests.canCreate()) {
+    if (!breakers.pendingRequests.tryInc()) {
       this.stats.upstream_rq_pending_overflow.inc()
       waiter.onPoolOverflow()
       return
     }
-    breakers.pendingRequests.inc()
     this.stats.upstream_rq_pending_total.inc()
     this.stats.upstream_rq_pending_active.inc()
     this.pending.push(waiter)
@@ -178,8 +183,9 @@ export class HostPool {
     this.cluster.updateGauges()
   }
 
-  private open (): UpstreamConnection {
-    this.cluster.breakers.connections.inc()
+  /** `reserved`: the caller already took the connection slot with tryInc(). */
+  private open (reserved: boolean): UpstreamConnection {
+    if (!reserved) this.cluster.breakers.connections.inc()
     const conn = new UpstreamConnection(this, this.origin, this.cluster.limits)
     conn.busy = true
     this.all.add(conn)
@@ -218,10 +224,29 @@ export class HostPool {
 
   /** Opens a connection for the first pending request, if the breaker allows. */
   servePendingOne (): boolean {
-    if (this.pending.length === 0 || (!this.cluster.breakers.connections.canCreate() && this.all.size > 0)) return false
+    if (this.pending.length === 0) return false
+    const connections = this.cluster.breakers.connections
+    const reserved = connections.tryInc()
+    if (!reserved && (this.all.size > 0 || connections.shared)) return false
     const next = this.takePending()
-    if (next === null) return false
-    next.onPoolReady(this.open())
+    if (next === null) {
+      if (reserved) connections.dec()
+      return false
+    }
+    next.onPoolReady(this.open(reserved))
+    return true
+  }
+
+  /**
+   * Shared limits: another worker's request waits for a connection slot this worker holds idle.
+   * Closes one idle connection; the slot is given back when its socket has closed, so the
+   * upstream never sees more connections than the limit.
+   */
+  releaseIdle (): boolean {
+    const conn = this.idle.shift()
+    if (conn === undefined) return false
+    conn.busy = true
+    conn.client.destroy().then(() => conn.retire(), () => conn.retire())
     return true
   }
 
@@ -260,6 +285,19 @@ export class ClusterPools {
     for (const p of this.pools.values()) {
       while (p.servePendingOne()) { /* keep granting while slots remain */ }
     }
+  }
+
+  /** Requests of this worker waiting for a connection. */
+  get pendingCount (): number {
+    let n = 0
+    for (const p of this.pools.values()) n += p.pending.length
+    return n
+  }
+
+  /** Closes one idle connection of any host (see HostPool.releaseIdle); false when none is idle. */
+  releaseIdle (): boolean {
+    for (const p of this.pools.values()) if (p.releaseIdle()) return true
+    return false
   }
 
   updateGauges (): void {
