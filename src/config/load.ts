@@ -207,7 +207,8 @@ function asRecord (v: unknown): Record<string, unknown> | undefined {
 /** `file#doc field: message`, the one line form used by the CLI and reload logs. */
 export function formatDiagnostic (d: Diagnostic): string {
   const what = [d.kind, d.name].filter(Boolean).join(' ')
-  const where = `${d.file} document ${d.document}${what ? ` (${what})` : ''}`
+  // Diagnostics count documents from 0; people count them from 1 (the first `---` block is document 1).
+  const where = `${d.file} document ${d.document + 1}${what ? ` (${what})` : ''}`
   const field = d.field ? ` ${d.field}:` : ''
   const code = d.code ? ` [${d.code}]` : ''
   return `${d.severity}: ${where}${field} ${d.message}${code}`

@@ -104,6 +104,7 @@ spec:
   t.equal(r.code, 1, 'exit 1 on an invalid file')
   const line = r.stdout.split('\n').find(l => l.startsWith('error:')) ?? ''
   t.match(line, bad, 'names the file')
+  t.match(line, /document 2/, 'names the document')
   t.match(line, /VirtualService broken/, 'names the resource')
   t.match(line, /http\[0\]\.route\[0\]\.weight/, 'names the field')
   t.match(r.stdout, /^invalid: /m)
