@@ -489,6 +489,14 @@ export class ActiveRequest {
   localReply (spec: LocalReplySpec): void {
     if (this.done) return
     this.flags.push(spec.flag)
+    // Once a cluster is chosen, a local reply answers for it (connect failure, reset, timeout,
+    // overflow, no healthy host): Envoy's router charges it to the cluster as upstream_rq_<code>
+    // (Filter::chargeUpstreamAbort), so dashboards reading upstream_rq by code see the 503s and 504s.
+    const cluster = this.cluster
+    if (cluster !== null) {
+      cluster.stats.responseCode(spec.status)
+      cluster.stats.upstream_rq_completed.inc()
+    }
     const headers: HeaderMap = spec.body !== '' ? { 'content-type': 'text/plain' } : {}
     if (spec.headers !== undefined) Object.assign(headers, spec.headers)
     this.sendLocal(spec.status, headers, spec.body === '' ? null : Buffer.from(spec.body), spec.details)
