@@ -6,8 +6,9 @@ import type { ClusterSpec } from '../model/snapshot'
 import { Host } from './host'
 import { HostSet } from './host-set'
 import { createLoadBalancer, type LoadBalancer } from './load-balancer'
-import { CircuitBreakers } from './circuit-breaker'
-import { OutlierDetector, NULL_OUTLIER_DETECTOR } from './outlier-detector'
+import type { CircuitBreakers } from './circuit-breaker'
+import { NULL_OUTLIER_DETECTOR, type OutlierDetector } from './outlier-detector'
+import { circuitBreakersFor, outlierDetectorFor, sharedPoolFor, type SharedPoolHandle } from './shared-state'
 import { ClusterPools } from './connection-pool'
 import type { ClusterStats } from '../observability/stats'
 
@@ -26,6 +27,7 @@ export class Cluster {
   readonly breakers: CircuitBreakers
   readonly outlier: OutlierDetector
   readonly pools: ClusterPools
+  private readonly sharedPool: SharedPoolHandle
 
   constructor (readonly spec: ClusterSpec, readonly stats: ClusterStats, deps: ClusterDeps) {
     this.hosts = spec.endpoints.map(ep => {
@@ -35,7 +37,8 @@ export class Cluster {
     this.hostSet = new HostSet(this.hosts, spec.outlier?.minHealthPercent ?? 0)
     this.lb = createLoadBalancer(spec.lb, this.hostSet, deps.random)
     const l = spec.limits
-    this.breakers = new CircuitBreakers({
+    // Per process, or shared by every worker with --concurrency > 1 (shared-state.ts).
+    this.breakers = circuitBreakersFor(spec.name, {
       maxConnections: l.maxConnections,
       maxPendingRequests: l.maxPendingRequests,
       maxRequests: l.maxRequests,
@@ -43,8 +46,9 @@ export class Cluster {
     })
     this.outlier = spec.outlier === null
       ? NULL_OUTLIER_DETECTOR
-      : new OutlierDetector(spec.outlier, this.hostSet)
+      : outlierDetectorFor(spec.name, spec.outlier, this.hostSet)
     this.pools = new ClusterPools(l, this.breakers, stats, deps.localAddress ?? null)
+    this.sharedPool = sharedPoolFor(this.pools)
     stats.membership_total.set(this.hosts.length)
     stats.membership_healthy.set(this.hosts.length)
   }
@@ -56,6 +60,7 @@ export class Cluster {
   /** Stops timers and closes idle connections; in-flight requests finish first (undici close). */
   close (): void {
     this.outlier.close()
+    this.sharedPool.close()
     this.pools.close()
   }
 }

@@ -7,6 +7,12 @@
 
 import type { Host } from './host'
 
+/** Where health decided by other worker processes comes from (SharedOutlierDetector). */
+export interface HealthSource {
+  /** Pull ejections and returns made elsewhere; calls healthChanged() only when something moved. */
+  sync (): void
+}
+
 export class HostSet {
   /** Every host of the cluster, ejected or not. Replace with `update()`, never mutate. */
   hosts: readonly Host[]
@@ -22,6 +28,11 @@ export class HostSet {
   lbHealthyPanic: number
   /** Bumped on every membership or health change; load balancers compare it to rebuild lazily. */
   version: number
+  /**
+   * Null in a single process. With --concurrency > 1 and outlier detection, the load balancer
+   * asks it before each pick, so an ejection by another worker takes effect at once.
+   */
+  healthSource: HealthSource | null
 
   private healthy: Host[]
   private members: Set<Host>
@@ -35,6 +46,7 @@ export class HostSet {
     this.panicThresholdPercent = panicThresholdPercent
     this.lbHealthyPanic = 0
     this.version = 0
+    this.healthSource = null
     this.healthy = []
     this.members = new Set(hosts)
     this.panic = false

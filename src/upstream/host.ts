@@ -36,6 +36,12 @@ export class Host {
   lastEjectionTime: number
   /** Monotonic time (ms) of the last un-ejection, -1 when never un-ejected. */
   lastUnejectionTime: number
+  /**
+   * With --concurrency > 1: Int32 index of this host's record in shared memory, where the
+   * outlier state above really lives (SharedOutlierDetector mirrors it into these fields); -1
+   * in a single process.
+   */
+  sharedEntry: number
 
   readonly address: string
   readonly port: number
@@ -73,6 +79,7 @@ export class Host {
     this.ejectTimeBackoff = 0
     this.lastEjectionTime = -1
     this.lastUnejectionTime = -1
+    this.sharedEntry = -1
   }
 
   get healthy (): boolean {

@@ -29,6 +29,8 @@ export abstract class HostSetLoadBalancer implements LoadBalancer {
 
   chooseHost (ctx: LbContext): Host | null {
     const hostSet = this.hostSet
+    const source = hostSet.healthSource
+    if (source !== null) source.sync()
     if (hostSet.version !== this.builtVersion) {
       this.hosts = hostSet.hostsForLb()
       this.builtVersion = hostSet.version
