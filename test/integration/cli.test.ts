@@ -60,6 +60,9 @@ function startRun (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child
   })
 }
 
+// Each test spawns processes and mostly waits on them: run the four side by side.
+t.jobs = 4
+
 const gatewayYaml = (port: number, upstreamPort: number): string => `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw}
@@ -80,10 +83,6 @@ spec:
 `
 
 t.test('ferry validate', async t => {
-  const ok = await ferry(['validate', '--config', 'examples/bookinfo/istio'])
-  t.equal(ok.code, 0, 'bookinfo is valid')
-  t.match(ok.stdout, /^valid: \d+ resource\(s\) in 4 file\(s\), 0 error\(s\)/m)
-
   const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
   const bad = join(dir, 'bad.yaml')
   writeFileSync(bad, `apiVersion: networking.istio.io/v1
@@ -100,7 +99,13 @@ spec:
   http:
   - route: [{destination: {host: a.test}, weight: -5}]
 `)
-  const r = await ferry(['validate', '--config', bad])
+  const [ok, r, none] = await Promise.all([
+    ferry(['validate', '--config', 'examples/bookinfo/istio']),
+    ferry(['validate', '--config', bad]),
+    ferry(['validate'])
+  ])
+  t.equal(ok.code, 0, 'bookinfo is valid')
+  t.match(ok.stdout, /^valid: \d+ resource\(s\) in 4 file\(s\), 0 error\(s\)/m)
   t.equal(r.code, 1, 'exit 1 on an invalid file')
   const line = r.stdout.split('\n').find(l => l.startsWith('error:')) ?? ''
   t.match(line, bad, 'names the file')
@@ -109,7 +114,6 @@ spec:
   t.match(line, /http\[0\]\.route\[0\]\.weight/, 'names the field')
   t.match(r.stdout, /^invalid: /m)
 
-  const none = await ferry(['validate'])
   t.equal(none.code, 2, 'usage error without --config')
 })
 
@@ -136,6 +140,10 @@ t.test('flags from the environment', async t => {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
   writeFileSync(join(dir, 'config.yaml'), gatewayYaml(port, up.port))
+  const rejected = Promise.all([
+    ferry(['run', '--role', 'nonsense'], { FERRY_ROLE: 'gateway' }),
+    ferry(['run', '--config', dir], { FERRY_ROLE: 'bogus' })
+  ])
   const run = await startRun([], {
     FERRY_ROLE: 'gateway',
     FERRY_CONFIG: dir,
@@ -149,10 +157,9 @@ t.test('flags from the environment', async t => {
   run.child.kill('SIGTERM')
   t.equal((await run.exited).code, 0)
 
-  const flagWins = await ferry(['run', '--role', 'nonsense'], { FERRY_ROLE: 'gateway' })
+  const [flagWins, badEnv] = await rejected
   t.equal(flagWins.code, 2, 'a flag overrides the environment')
   t.match(flagWins.stderr, /--role must be gateway or sidecar, not nonsense/)
-  const badEnv = await ferry(['run', '--config', dir], { FERRY_ROLE: 'bogus' })
   t.equal(badEnv.code, 2)
   t.match(badEnv.stderr, /--role must be gateway or sidecar, not bogus/, 'an env value is validated like a flag')
 })
