@@ -5,7 +5,7 @@ import t from 'tap'
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startUpstream, startFerry, request, type Upstream } from '../helpers/harness'
+import { startUpstream, startFerry, type Upstream } from '../helpers/harness'
 
 const ISTIO = join(__dirname, '..', '..', 'examples', 'bookinfo', 'istio')
 const read = (f: string): string => readFileSync(join(ISTIO, f), 'utf8')
