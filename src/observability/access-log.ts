@@ -53,6 +53,14 @@ export function formatText (f: Record<string, string | number>, originalPath: st
     `${f.requested_server_name} ${f.route_name}\n`
 }
 
+/**
+ * Envoy's JSON formatter writes an operator with no value as `null` where the text form prints `-`;
+ * RESPONSE_FLAGS is the exception, its "none" value is the string `-` in both.
+ */
+function jsonValue (key: string, value: unknown): unknown {
+  return value === '-' && key !== 'response_flags' ? null : value
+}
+
 export class AccessLog {
   private readonly out: WriteStream | NodeJS.WritableStream
   private pending: string[] = []
@@ -65,7 +73,7 @@ export class AccessLog {
   log (r: ActiveRequest, durationMs: number, flags: string): void {
     const f = accessLogFields(r, durationMs, flags)
     // %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%: the path as the client sent it.
-    this.pending.push(this.format === 'json' ? JSON.stringify(f) + '\n' : formatText(f, r.view.path))
+    this.pending.push(this.format === 'json' ? JSON.stringify(f, jsonValue) + '\n' : formatText(f, r.view.path))
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(this.flush)
