@@ -4,7 +4,7 @@
 // measures Envoy (fortio when installed; wrk + hey otherwise). See bench/README.md.
 //
 //   node bench/run.js [--quick] [--duration 10] [--out DIR] [--qps 1000]
-//                     [--connections 1,2,4,8,16,32,64] [--only ferry,nginx]
+//                     [--connections 1,2,4,8,16,32,64] [--only ferry,nginx] [--nice -10] [--ferry DIR]
 //
 // Per proxy: a warm-up, a closed-loop throughput run, then the fixed-rate latency sweep; the
 // proxy's CPU time and peak RSS are read from /proc around each run. Only one proxy runs at a
@@ -23,7 +23,7 @@ const { startCollector } = require('./lib/collector')
 const REPO = path.join(__dirname, '..')
 
 function parseArgs (argv) {
-  const opts = { quick: false, durationS: null, out: null, qps: 1000, connections: null, only: null, throughputConnections: 16 }
+  const opts = { quick: false, durationS: null, out: null, qps: 1000, connections: null, only: null, throughputConnections: 16, nice: 0, ferry: null }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = () => {
@@ -37,8 +37,10 @@ function parseArgs (argv) {
       case '--qps': opts.qps = Number(value()); break
       case '--connections': opts.connections = value().split(',').map(Number); break
       case '--only': opts.only = value().split(','); break
+      case '--nice': opts.nice = Number(value()); break
+      case '--ferry': opts.ferry = path.resolve(value()); break
       case '--help': case '-h':
-        console.log('usage: node bench/run.js [--quick] [--duration SECONDS] [--out DIR] [--qps N] [--connections 1,2,4] [--only direct,ferry,nginx,http-proxy,ferry-sidecar]')
+        console.log('usage: node bench/run.js [--quick] [--duration SECONDS] [--out DIR] [--qps N] [--connections 1,2,4] [--only direct,ferry,nginx,http-proxy,ferry-sidecar] [--nice -10] [--ferry DIR]')
         process.exit(0)
         break
       default: throw new Error(`unknown flag ${a}`)
@@ -49,6 +51,21 @@ function parseArgs (argv) {
   if (!(opts.durationS > 0) || !(opts.qps > 0) || opts.connections.some(c => !(c >= 1))) throw new Error('--duration, --qps and --connections must be positive')
   opts.warmupS = opts.quick ? 1 : 5
   return opts
+}
+
+/** Which Ferry was measured: the commit, and whether src/ had uncommitted changes. */
+function ferryBuild (dir) {
+  const git = args => {
+    try {
+      return require('node:child_process').execFileSync('git', ['-C', REPO, ...args], { encoding: 'utf8' }).trim()
+    } catch {
+      return null
+    }
+  }
+  const head = git(['rev-parse', '--short', 'HEAD'])
+  if (dir !== null) return { dir, repoHead: head, note: '--ferry: a separate build; repoHead is this checkout\'s HEAD, not necessarily the build\'s' }
+  const dirty = git(['status', '--porcelain', '--', 'src'])
+  return { dir: REPO, commit: head, srcDirty: dirty === null ? null : dirty !== '' }
 }
 
 function today () {
@@ -122,8 +139,13 @@ async function main () {
   const place = placement(machine.nproc)
   const notes = []
   const loadBefore = os.loadavg()
+  if (opts.nice !== 0) {
+    proc.setNice(opts.nice)
+    notes.push(`every process the benchmark started ran at nice ${opts.nice} (--nice), ahead of other work on the machine`)
+  }
 
-  if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) {
+  if (opts.ferry !== null) servers.setFerryDir(opts.ferry)
+  else if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) {
     throw new Error('dist/ is missing: run `npx tsc -p .` (or `npm ci`, which builds it) first')
   }
   if (!tools.fortio) notes.push('fortio not on PATH: wrk drives throughput, hey the fixed-rate sweep (hey reports latency at 0.1 ms resolution and starts its workers in lockstep, so high connection counts arrive in bursts)')
@@ -175,10 +197,12 @@ async function main () {
       qps: opts.qps,
       connections: opts.connections,
       throughputConnections: opts.throughputConnections,
+      nice: opts.nice,
       throughputTool: lg.throughputTool,
       fixedRateTool: lg.fixedRateTool,
       ferry: 'gateway role, stats on, tracing 1% to a local Zipkin collector, access log off (Istio default)'
     },
+    ferry: ferryBuild(opts.ferry),
     notes,
     loadAverage: { before: loadBefore, after: os.loadavg() },
     tracing: { zipkinBatches: collector.state.batches, zipkinBytes: collector.state.bytes },

@@ -33,11 +33,24 @@ function which (cmd) {
 
 const HAVE_TASKSET = which('taskset') !== null
 
-/** argv prefixed with `taskset -c <cores>` when there is a core to pin to and taskset exists. */
+/**
+ * Scheduling priority for everything the benchmark starts (`--nice`, default 0). On a machine
+ * shared with other work a negative value keeps that work from taking the proxy's core; the
+ * residual shows up as "other load" in the results.
+ */
+let niceLevel = 0
+
+function setNice (n) {
+  niceLevel = n
+}
+
+/** argv prefixed with `taskset -c <cores>` (and `nice -n N`) where that applies. */
 function pinned (cores, cmd, args) {
-  if (cores === null || !HAVE_TASKSET) return [cmd, args]
-  // taskset execs the command, so the child's pid is the pinned process itself.
-  return ['taskset', ['-c', String(cores), cmd, ...args]]
+  // nice and taskset both exec the command, so the child's pid is the process itself.
+  let argv = [cmd, args]
+  if (cores !== null && HAVE_TASKSET) argv = ['taskset', ['-c', String(cores), argv[0], ...argv[1]]]
+  if (niceLevel !== 0) argv = ['nice', ['-n', String(niceLevel), argv[0], ...argv[1]]]
+  return argv
 }
 
 /**
@@ -217,13 +230,15 @@ function coreBusySeconds (core) {
  */
 class ResourceMonitor {
   constructor (groups, proxyCore = null) {
-    this.groups = groups // [{ label, pids: number[] }]
+    // [{ label, rootPid }]: the process and all its descendants at the start of the run (nginx
+    // master + worker; a Ferry that forks workers).
+    this.groups = groups.map(g => ({ label: g.label, pids: processTree(g.rootPid) }))
     this.proxyCore = proxyCore
     this.coreStart = null
     this.wallStart = 0
-    this.allPids = groups.flatMap(g => g.pids)
+    this.allPids = this.groups.flatMap(g => g.pids)
     this.cpuStart = 0
-    this.peakRss = new Map(groups.map(g => [g.label, 0]))
+    this.peakRss = new Map(this.groups.map(g => [g.label, 0]))
     this.timer = null
   }
 
@@ -264,6 +279,6 @@ class ResourceMonitor {
 }
 
 module.exports = {
-  CLK_TCK, HAVE_TASKSET, which, startProcess, runToCompletion, stopProcess, killAll, freePort,
+  CLK_TCK, HAVE_TASKSET, setNice, which, startProcess, runToCompletion, stopProcess, killAll, freePort,
   httpGet, waitForHttp, sleep, processTree, cpuSeconds, coreBusySeconds, rssMB, ResourceMonitor
 }

@@ -1,8 +1,8 @@
 'use strict'
 // Starting the upstream and each proxy under test. Each start function returns a Target:
-//   { name, label, url, host, groups: [{ label, pids }], stop() }
-// `url` and `host` are what the load generator sends; `groups` are the processes whose CPU
-// and memory are charged to the proxy.
+//   { name, label, url, host, groups: [{ label, rootPid }], stop() }
+// `url` and `host` are what the load generator sends; `groups` are the processes (with their
+// descendants) whose CPU and memory are charged to the proxy.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -11,7 +11,17 @@ const proc = require('./proc')
 const configs = require('./configs')
 
 const REPO = path.join(__dirname, '..', '..')
-const FERRY_BIN = path.join(REPO, 'bin', 'ferry.js')
+
+/**
+ * The Ferry build under test: this checkout by default, or another directory with bin/ and dist/
+ * (`--ferry DIR`, e.g. a clean build of one commit while the working tree is being edited).
+ */
+let ferryBin = path.join(REPO, 'bin', 'ferry.js')
+
+function setFerryDir (dir) {
+  ferryBin = path.join(dir, 'bin', 'ferry.js')
+  if (!fs.existsSync(path.join(dir, 'dist', 'cli', 'main.js'))) throw new Error(`${dir}/dist is missing: build it with npx tsc -p .`)
+}
 
 /** nginx drops worker privileges to `nobody` when started as root; keep root so it can use the temp dir. */
 function nginxUser () {
@@ -70,7 +80,7 @@ async function ferryProcess (name, cores, dir, role, yaml, extra, collector, nod
   const adminPort = await proc.freePort()
   const args = [
     ...nodeArgs,
-    FERRY_BIN, 'run', '--role', role, '--config', cfgDir, '--namespace', 'bench',
+    ferryBin, 'run', '--role', role, '--config', cfgDir, '--namespace', 'bench',
     '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn', '--drain-duration', '1s',
     '--sampling', '1', '--zipkin', collector.url, ...extra
   ]
@@ -94,7 +104,7 @@ async function startFerryGateway ({ cores, dir, upstream, collector, nodeArgs })
     label: 'Ferry (gateway)',
     url: `http://127.0.0.1:${port}${upstream.path}`,
     host: null,
-    groups: [{ label: 'ferry', pids: [child.pid] }],
+    groups: [{ label: 'ferry', rootPid: child.pid }],
     stop: () => proc.stopProcess(child)
   }
 }
@@ -126,7 +136,7 @@ async function startFerrySidecars ({ cores, coresHop2, dir, upstream, collector,
     label: 'Ferry sidecar → sidecar',
     url: `http://127.0.0.1:${hop1Port}${upstream.path}`,
     host,
-    groups: [{ label: 'hop1', pids: [hop1.child.pid] }, { label: 'hop2', pids: [hop2.child.pid] }],
+    groups: [{ label: 'hop1', rootPid: hop1.child.pid }, { label: 'hop2', rootPid: hop2.child.pid }],
     stop: () => Promise.all([proc.stopProcess(hop1.child), proc.stopProcess(hop2.child)])
   }
 }
@@ -140,7 +150,7 @@ async function startNginxProxy ({ cores, dir, upstream }) {
     url: `http://127.0.0.1:${port}${upstream.path}`,
     host: null,
     // Master and worker: the worker does the proxying, the master is charged too (it is idle).
-    groups: [{ label: 'nginx', pids: proc.processTree(child.pid) }],
+    groups: [{ label: 'nginx', rootPid: child.pid }],
     stop: () => proc.stopProcess(child)
   }
 }
@@ -156,7 +166,7 @@ async function startHttpProxyPeer ({ cores, dir, upstream }) {
     label: 'node-http-proxy',
     url: `http://127.0.0.1:${port}${upstream.path}`,
     host: null,
-    groups: [{ label: 'http-proxy', pids: [child.pid] }],
+    groups: [{ label: 'http-proxy', rootPid: child.pid }],
     stop: () => proc.stopProcess(child)
   }
 }
@@ -165,4 +175,4 @@ function tempDir () {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'))
 }
 
-module.exports = { startUpstream, directTarget, startFerryGateway, startFerrySidecars, startNginxProxy, startHttpProxyPeer, tempDir }
+module.exports = { setFerryDir, startUpstream, directTarget, startFerryGateway, startFerrySidecars, startNginxProxy, startHttpProxyPeer, tempDir }
