@@ -5,7 +5,7 @@ import t from 'tap'
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startUpstream, startFerry, type Upstream } from '../helpers/harness'
+import { startUpstream, startFerry, request, type Upstream } from '../helpers/harness'
 
 const ISTIO = join(__dirname, '..', '..', 'examples', 'bookinfo', 'istio')
 const read = (f: string): string => readFileSync(join(ISTIO, f), 'utf8')
@@ -120,5 +120,21 @@ spec:
     // Binomial(1000, 0.1): sd ≈ 9.5, so 50..150 is more than 5 sd either side.
     const v2 = counts['reviews-v2'] ?? 0
     t.ok(v2 >= 50 && v2 <= 150, `v2 share ${v2 / 10}% within 5%..15%`)
+  })
+
+  t.test('sidecar role: the sample reviews VirtualService as shipped (mesh-bound)', async t => {
+    const yaml = [read('destination-rule-all.yaml'), services, read('virtual-service-reviews-jason-v2-v3.yaml')].join('\n---\n')
+    const side = await startFerry(yaml, {}, { role: 'sidecar', sidecar: { outbound: 0, inbound: 0, health: -1, prometheus: -1 }, sidecarAddress: '127.0.0.1' })
+    t.teardown(() => side.stop())
+    const outbound = side.ferry.sidecarPorts.outbound
+    t.not(outbound, 0, 'outbound listener bound')
+    // Without iptables the outbound listener routes by Host, as an app using short names would.
+    // One connection per request: an idle keep-alive connection on a capture listener still holds
+    // up Ferry.stop() (its inner http.Server never listens, so closeIdleConnections sees nothing).
+    for (const host of ['reviews:9080', 'reviews.default.svc.cluster.local:9080', 'reviews.default:9080']) {
+      t.equal((await request(outbound, '/reviews/0', { host, headers: { 'end-user': 'jason' } })).body, 'reviews-v2', `${host} jason -> v2`)
+      t.equal((await request(outbound, '/reviews/0', { host })).body, 'reviews-v3', `${host} others -> v3`)
+    }
+    t.equal((await request(outbound, '/ratings/0', { host: 'ratings:9080' })).body, 'ratings', 'a service without a VirtualService gets the default route')
   })
 })
