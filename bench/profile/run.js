@@ -1,7 +1,7 @@
 'use strict'
 // Profile Ferry under load: the benchmark's gateway (or sidecar pair) with `node --cpu-prof`,
 // driven by the throughput load generator, then a self-time summary of the profile.
-//   node bench/profile/run.js [--duration 20] [--scenario gateway|sidecar] [--out DIR]
+//   node bench/profile/run.js [--duration 20] [--scenario gateway|sidecar] [--out DIR] [--ferry DIR] [--nice N]
 // Writes the .cpuprofile(s) to DIR (default bench/results/tmp/profile, not committed) and prints
 // bench/profile/top.js's summary. Open a .cpuprofile in Chrome DevTools for the call tree.
 const fs = require('node:fs')
@@ -26,6 +26,8 @@ async function main () {
   fs.mkdirSync(outDir, { recursive: true })
   for (const f of fs.readdirSync(outDir)) if (f.endsWith('.cpuprofile')) fs.rmSync(path.join(outDir, f))
 
+  if (opt('--ferry', null) !== null) servers.setFerryDir(path.resolve(opt('--ferry')))
+  if (opt('--nice', null) !== null) proc.setNice(Number(opt('--nice')))
   const tools = detectTools()
   const place = placement(os.availableParallelism())
   const dir = servers.tempDir()
