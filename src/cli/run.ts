@@ -4,6 +4,10 @@ import { Ferry, ConfigError } from '../ferry'
 import { Logger, isLogLevel } from '../observability/logger'
 import { parseFlags, one, parseLabels, usage, UsageError, type FlagSpec } from './args'
 import { parseDuration } from '../config/duration'
+import { availableParallelism } from 'node:os'
+import { sharedMemoryUnavailableReason } from '../upstream/shared-memory'
+import { runPrimary } from '../runtime/primary'
+import { attachSharedState, serveWorker, workerIdentity } from '../runtime/worker'
 
 export const RUN_FLAGS: FlagSpec[] = [
   { name: 'config', repeat: true, help: 'Istio YAML/JSON file or directory (repeatable)' },
@@ -24,7 +28,7 @@ export const RUN_FLAGS: FlagSpec[] = [
   { name: 'prometheus-port', default: '15090', help: 'sidecar: /stats/prometheus port (-1: off)' },
   { name: 'sidecar-address', default: '0.0.0.0', help: 'sidecar: address the capture, health and Prometheus listeners bind' },
   { name: 'outbound-traffic-policy', default: 'ALLOW_ANY', help: 'sidecar: ALLOW_ANY passes unknown destinations through, REGISTRY_ONLY blocks them' },
-  { name: 'concurrency', default: '1', help: 'worker count; Ferry runs one event loop per process (see README)' },
+  { name: 'concurrency', help: 'worker processes (default 2 as sidecar, as Istio; 1 as gateway; 0: one per core); see docs/concurrency.md' },
   { name: 'help', boolean: true, help: 'show this help' }
 ]
 
@@ -64,7 +68,8 @@ export async function runCommand (argv: string[]): Promise<number> {
   const sidecarPorts = { outbound: port('outbound-port'), inbound: port('inbound-port'), health: port('health-port'), prometheus: port('prometheus-port') }
   const policy = one(flags, 'outbound-traffic-policy')
   if (policy !== 'ALLOW_ANY' && policy !== 'REGISTRY_ONLY') problems.push('--outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY')
-  const concurrency = Number(one(flags, 'concurrency'))
+  const concurrencyFlag = one(flags, 'concurrency')
+  const concurrency = concurrencyFlag === undefined ? (role === 'sidecar' ? 2 : 1) : Number(concurrencyFlag)
   if (!Number.isInteger(concurrency) || concurrency < 0) problems.push('--concurrency must be a whole number')
   let labels: Record<string, string> = {}
   try {
@@ -77,13 +82,49 @@ export async function runCommand (argv: string[]): Promise<number> {
     return 2
   }
   const logger = new Logger(level as 'info')
-  const admin = one(flags, 'admin') ?? ''
+  let admin = one(flags, 'admin') ?? ''
+  const adminOff = admin === '' || admin === 'off'
+  const sidecarAddress = one(flags, 'sidecar-address') ?? '0.0.0.0'
+
+  // --concurrency N > 1: this process becomes the primary and forks N workers that each run the
+  // code below (docs/concurrency.md). Without shared memory the limits could only be per worker,
+  // so Ferry runs one worker instead and says why.
+  const worker = workerIdentity()
+  let workers = concurrency === 0 ? availableParallelism() : concurrency
+  if (worker === null && workers > 1) {
+    const unavailable = sharedMemoryUnavailableReason()
+    if (unavailable === null) {
+      return await runPrimary({
+        workers,
+        logger,
+        admin: adminOff ? null : admin,
+        drainMs: drainMs as number,
+        sidecar: role === 'sidecar' ? { health: sidecarPorts.health, prometheus: sidecarPorts.prometheus, address: sidecarAddress } : null,
+        zeroPorts: role === 'sidecar' ? (['outbound-port', 'inbound-port'] as const).filter(n => sidecarPorts[n === 'outbound-port' ? 'outbound' : 'inbound'] === 0) : []
+      })
+    }
+    logger.warn(`--concurrency ${workers}: running 1 worker, because circuit breakers and outlier ejection must stay per cluster across workers and the shared-memory addon is unavailable (${unavailable})`)
+    workers = 1
+  }
+  if (worker !== null) {
+    try {
+      attachSharedState(worker, logger)
+    } catch (err) {
+      logger.error(`worker ${worker.index}: cannot map shared memory: ${(err as Error).message}`)
+      return 1
+    }
+    // The primary owns the admin, health and Prometheus ports; worker 0 answers the admin paths
+    // it forwards on a private loopback port.
+    admin = adminOff || worker.index !== 0 ? '' : '127.0.0.1:0'
+    sidecarPorts.health = -1
+    sidecarPorts.prometheus = -1
+  }
   const ferry = new Ferry({
     configPaths,
     role: role as 'gateway' | 'sidecar',
     namespace: one(flags, 'namespace') ?? 'default',
     labels,
-    admin: admin === '' || admin === 'off' ? null : admin,
+    admin: admin === '' ? null : admin,
     accessLog: one(flags, 'access-log') ?? null,
     accessLogFormat: format as 'text' | 'json',
     gatewayAddress: one(flags, 'gateway-address') ?? '0.0.0.0',
@@ -91,12 +132,9 @@ export async function runCommand (argv: string[]): Promise<number> {
     samplingPercent: sampling,
     logger,
     sidecar: sidecarPorts,
-    sidecarAddress: one(flags, 'sidecar-address') ?? '0.0.0.0',
+    sidecarAddress,
     outboundTrafficPolicy: policy as 'ALLOW_ANY' | 'REGISTRY_ONLY'
   })
-  if (concurrency > 1) {
-    logger.warn(`--concurrency ${concurrency}: Ferry runs a single worker in this version (see README); circuit breakers stay exact`)
-  }
   try {
     await ferry.start()
   } catch (err) {
@@ -108,7 +146,7 @@ export async function runCommand (argv: string[]): Promise<number> {
     await ferry.stop().catch(() => {})
     return 1
   }
-  return await new Promise<number>(resolve => {
+  const code = await new Promise<number>(resolve => {
     let stopping = false
     const stop = (signal: string): void => {
       if (stopping) return
@@ -131,5 +169,9 @@ export async function runCommand (argv: string[]): Promise<number> {
     }
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
+    if (worker !== null) serveWorker(worker, ferry, stop)
   })
+  // A worker's IPC channel would keep it alive after the drain; the primary is waiting for it to exit.
+  if (worker !== null) setImmediate(() => process.exit(code))
+  return code
 }

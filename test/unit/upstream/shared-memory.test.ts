@@ -26,7 +26,7 @@ if (unavailable !== null) {
   }
   type Report = { entry: number, over: number, taken: number }
   const child = (args: string[]): Promise<Report> => new Promise((resolve, reject) => {
-    const c = fork(join(__dirname, 'shared-memory-child.ts'), args, { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const c = fork(join(__dirname, 'fixtures', 'shared-memory-child.ts'), args, { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     let report: Report | null = null
     c.on('message', m => { report = m as Report })
     c.on('error', reject)
