@@ -56,6 +56,11 @@ export class SidecarListener {
     log: (msg: string) => void
   ) {
     this.server = net.createServer({ noDelay: true }, socket => this.onConnection(socket))
+    // The http.Server is fed sockets and never listens itself, but Node only tracks an http.Server's
+    // connections (which enforces headersTimeout and lets closeIdleConnections reach idle
+    // keep-alive sockets at shutdown) once it has seen 'listening'; and close() stops that tracking.
+    this.server.on('listening', () => http.emit('listening'))
+    this.server.on('close', () => http.close())
     if (!originalDestinationAvailable() && !SidecarListener.warned) {
       SidecarListener.warned = true
       log('original-destination addon not loaded: captured connections route by Host header only')

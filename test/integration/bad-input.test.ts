@@ -138,6 +138,18 @@ t.test('bad input', async t => {
     t.match(answer, /^HTTP\/1\.1 200 /, 'the slow client is served too once its headers are complete')
   })
 
+  t.test('a sidecar capture listener also times out a client that never finishes its headers', async t => {
+    const side = await startFerry(serviceEntry('good.test', 80, [{ port: good.port }]), {}, {
+      role: 'sidecar',
+      sidecar: { outbound: 0, inbound: 0, health: -1, prometheus: -1 },
+      sidecarAddress: '127.0.0.1',
+      listener: { keepAliveTimeoutMs: 5000, headersTimeoutMs: 300 }
+    })
+    t.teardown(() => side.stop())
+    const raw = await rawRequest(side.ferry.sidecarPorts.outbound, 'GET / HTTP/1.1\r\nHost: good.test\r\nX-Never-Ends: ', 5000)
+    t.match(raw, /^HTTP\/1\.1 408 /, '408 once headersTimeout passes')
+  })
+
   t.test('the process survived all of it', async t => {
     const r = await request(f.port, '/still-alive')
     t.equal(r.status, 200)
