@@ -2,7 +2,8 @@
 // Summarise a V8 .cpuprofile (node --cpu-prof): self time per function and per file, heaviest
 // first. Self time is what a function spends in its own code, not in what it calls, which is
 // where allocation, copying and string work show up.
-//   node bench/profile/top.js FILE.cpuprofile [--top 30]
+//   node bench/profile/top.js FILE.cpuprofile [--top 30] [--callers writev]
+// --callers NAME: the call paths (nearest JS frames first) that lead to NAME's self time.
 const fs = require('node:fs')
 const path = require('node:path')
 
@@ -78,6 +79,30 @@ function summarise (profile, top) {
   ].join('\n')
 }
 
+/** Self time of functions named `name`, grouped by their chain of `depth` callers. */
+function callers (profile, name, depth = 4, top = 15) {
+  const self = selfTimes(profile)
+  const parent = new Map()
+  for (const node of profile.nodes) for (const c of node.children || []) parent.set(c, node)
+  const byChain = new Map()
+  let total = 0
+  for (const node of profile.nodes) {
+    if (node.callFrame.functionName !== name) continue
+    const t = self.get(node.id) || 0
+    if (t === 0) continue
+    total += t
+    const chain = []
+    for (let p = parent.get(node.id); p && chain.length < depth; p = parent.get(p.id)) {
+      chain.push(`${p.callFrame.functionName || '(anonymous)'} ${where(p.callFrame).replace(/^.*\/(dist|node_modules)\//, '$1/')}`)
+    }
+    const key = chain.join(' <- ')
+    byChain.set(key, (byChain.get(key) || 0) + t)
+  }
+  const lines = [`\ncallers of ${name} (${total.toFixed(0)} ms self)`]
+  for (const [k, v] of [...byChain].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`${v.toFixed(1).padStart(9)}  ${k}`)
+  return lines.join('\n')
+}
+
 if (require.main === module) {
   const file = process.argv[2]
   if (!file) {
@@ -86,7 +111,9 @@ if (require.main === module) {
   }
   const i = process.argv.indexOf('--top')
   const top = i > 0 ? Number(process.argv[i + 1]) : 30
-  console.log(summarise(JSON.parse(fs.readFileSync(file, 'utf8')), top))
+  const profile = JSON.parse(fs.readFileSync(file, 'utf8'))
+  const c = process.argv.indexOf('--callers')
+  console.log(c > 0 ? callers(profile, process.argv[c + 1]) : summarise(profile, top))
 }
 
-module.exports = { summarise, selfTimes }
+module.exports = { summarise, selfTimes, callers }
