@@ -2,17 +2,20 @@
 // must load without errors or warnings, as `ferry validate --config <dir>` would report them.
 
 import t from 'tap'
-import { readdirSync, statSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig, formatDiagnostic } from '../../src/config/load'
 
 const ROOT = join(__dirname, '..', '..', 'examples')
 
-/** Folders holding config files directly: every leaf folder, or any folder with YAML in it. */
+/**
+ * Folders holding Istio config directly. Folders of other tools' config (Prometheus, Grafana
+ * provisioning) sit beside them in examples/observability and are not Ferry's to validate.
+ */
 function configDirs (dir: string): string[] {
   const entries = readdirSync(dir)
   const subdirs = entries.map(e => join(dir, e)).filter(p => statSync(p).isDirectory())
-  const hasYaml = entries.some(e => /\.(ya?ml|json)$/.test(e))
+  const hasYaml = entries.some(e => /\.(ya?ml|json)$/.test(e) && readFileSync(join(dir, e), 'utf8').includes('networking.istio.io/'))
   const nested = subdirs.flatMap(configDirs)
   return hasYaml ? [dir, ...nested] : nested
 }
