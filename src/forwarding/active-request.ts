@@ -402,27 +402,29 @@ export class ActiveRequest {
     }
     const now = this.ctx.proxy.clock.now()
     this.upstreamServiceTimeMs = Math.round(now - this.upstreamStartMs)
-    const out: HeaderMap = {}
-    const extraHop: string[] = []
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i].toString('latin1').toLowerCase()
-      if (name === 'connection') extraHop.push(...connectionTokens(rawHeaders[i + 1].toString('latin1')))
-      if (HOP_BY_HOP.has(name)) continue
-      const value = rawHeaders[i + 1].toString('latin1')
-      const prev = out[name]
-      if (prev === undefined) out[name] = value
-      else if (Array.isArray(prev)) prev.push(value)
-      else out[name] = [prev, value]
-    }
-    for (const n of extraHop) delete out[n]
-    out['x-envoy-upstream-service-time'] = String(this.upstreamServiceTimeMs)
-    out.server = SERVER_NAME
+    this.responseDetails = 'via_upstream'
     const route = this.route as RouteEntry
+    const origin = this.req.headers.origin
+    const decorate = route.headers?.response != null || this.destination?.headers?.response != null ||
+      (route.cors !== null && typeof origin === 'string')
+    if (!decorate) {
+      // The common case, no response header changes: hand Node a flat [name, value, ...] list,
+      // which skips building an object and lets writeHead keep duplicate headers as they came.
+      this.res.writeHead(status, responseHeaderList(rawHeaders, this.upstreamServiceTimeMs))
+      return
+    }
+    const out: HeaderMap = {}
+    const list = responseHeaderList(rawHeaders, this.upstreamServiceTimeMs)
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i].toLowerCase()
+      const prev = out[name]
+      if (prev === undefined) out[name] = list[i + 1]
+      else if (Array.isArray(prev)) prev.push(list[i + 1])
+      else out[name] = [prev, list[i + 1]]
+    }
     route.headers?.response?.apply(out)
     this.destination?.headers?.response?.apply(out)
-    const origin = this.req.headers.origin
     if (route.cors !== null && typeof origin === 'string' && route.cors.allowed(origin)) route.cors.decorateResponse(origin, out)
-    this.responseDetails = 'via_upstream'
     this.res.writeHead(status, out as Record<string, string | string[]>)
   }
 
@@ -579,4 +581,32 @@ export class ActiveRequest {
     const cl = Number(this.req.headers['content-length'])
     return Number.isFinite(cl) ? cl : 0
   }
+}
+
+/**
+ * The upstream's response headers as a flat list for the client: hop-by-hop headers (and any
+ * the upstream's `Connection` names) dropped, `server` replaced, upstream service time added.
+ */
+function responseHeaderList (raw: Buffer[], serviceTimeMs: number): string[] {
+  const out: string[] = []
+  let extraHop: readonly string[] | null = null
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString('latin1')
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || lower === 'server') {
+      if (lower === 'connection') {
+        const tokens = connectionTokens(raw[i + 1].toString('latin1'))
+        if (tokens.length > 0) extraHop = tokens
+      }
+      continue
+    }
+    out.push(name, raw[i + 1].toString('latin1'))
+  }
+  if (extraHop !== null) {
+    for (let i = out.length - 2; i >= 0; i -= 2) {
+      if (extraHop.includes(out[i].toLowerCase())) out.splice(i, 2)
+    }
+  }
+  out.push('x-envoy-upstream-service-time', String(serviceTimeMs), 'server', SERVER_NAME)
+  return out
 }

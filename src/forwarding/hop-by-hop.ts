@@ -7,8 +7,15 @@ export const HOP_BY_HOP = new Set([
 ])
 
 /** Header names the `Connection` header lists are hop-by-hop for this message too. */
-export function connectionTokens (value: string | string[] | undefined): string[] {
-  if (value === undefined) return []
+const NONE: readonly string[] = []
+
+export function connectionTokens (value: string | string[] | undefined): readonly string[] {
+  if (value === undefined) return NONE
+  // Nearly every message says just `keep-alive` or `close`: answer those without splitting.
+  if (typeof value === 'string' && value.length <= 10) {
+    const lower = value.toLowerCase()
+    if (lower === 'keep-alive' || lower === 'close') return NONE
+  }
   const v = Array.isArray(value) ? value.join(',') : value
   const out: string[] = []
   for (const t of v.split(',')) {
