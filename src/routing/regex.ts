@@ -9,7 +9,14 @@
 //   backtracking is provably linear in the input length. See `analyseForJs` for the proof; the
 //   differential fuzz test in test/unit/routing/regex.test.ts checks (a) against RE2 itself.
 //   Anything outside the subset, or anything we are unsure of, stays on RE2.
-import { RE2 } from 're2-wasm'
+import type { RE2 as RE2Class } from 're2-wasm'
+
+// re2-wasm costs ~8 MB of memory once loaded; most configs have no regex, so load it on first use.
+let re2Ctor: typeof RE2Class | null = null
+function loadRE2 (): typeof RE2Class {
+  if (re2Ctor === null) re2Ctor = (require('re2-wasm') as typeof import('re2-wasm')).RE2
+  return re2Ctor
+}
 
 /** A compiled regex with full-match semantics. Stateless: safe to share between routes. */
 export interface FullMatchRegex {
@@ -30,7 +37,7 @@ export interface FullMatchRegex {
 export function regexError(pattern: string): string | null {
   const wrapped = wrapForRe2(pattern)
   try {
-    new RE2(wrapped, 'u')
+    new (loadRE2())(wrapped, 'u')
     return null
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
@@ -53,7 +60,7 @@ export function compileRegex(pattern: string): FullMatchRegex {
   let compiled = cache.get(pattern)
   if (compiled === undefined) {
     // RE2 validates first, always: the JS path must never accept a pattern Envoy would reject.
-    const re2 = new RE2(wrapForRe2(pattern), 'u')
+    const re2 = new (loadRE2())(wrapForRe2(pattern), 'u')
     const js = analyseForJs(pattern)
     compiled = js === null ? new Re2Regex(pattern, re2) : new JsRegex(pattern, new RegExp(js, 'u'))
     cache.set(pattern, compiled)
@@ -63,14 +70,14 @@ export function compileRegex(pattern: string): FullMatchRegex {
 
 /** Compile on RE2 only, bypassing the JS subset (tests use it as the oracle). */
 export function compileRe2Regex(pattern: string): FullMatchRegex {
-  return new Re2Regex(pattern, new RE2(wrapForRe2(pattern), 'u'))
+  return new Re2Regex(pattern, new (loadRE2())(wrapForRe2(pattern), 'u'))
 }
 
 class Re2Regex implements FullMatchRegex {
   readonly engine = 're2' as const
   constructor(
     readonly source: string,
-    private readonly re: RE2,
+    private readonly re: RE2Class,
   ) {}
 
   test(value: string): boolean {
