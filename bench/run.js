@@ -156,7 +156,7 @@ async function main () {
   if (loadBefore[0] > machine.nproc * 0.25) {
     notes.push(`the machine was busy when the run started (load average ${loadBefore.map(v => v.toFixed(2)).join(' ')} on ${machine.nproc} cores): numbers are pessimistic; see "other load on proxy core" per run`)
   }
-  notes.push('Ferry runs one worker (one event loop); --concurrency N is accepted but not yet implemented, so no scaling curve is measured')
+  notes.push('Ferry runs in gateway role with its default of one worker; a --concurrency curve needs more cores than this machine has (docs/concurrency.md)')
   for (const n of notes) console.log(`note: ${n}`)
 
   const lg = new LoadGenerator(tools, place.loadgen)

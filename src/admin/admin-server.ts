@@ -57,7 +57,7 @@ export class AdminServer {
         sendJson(res, {
           version: `ferry/${VERSION}`,
           state: ferry.isReady ? 'LIVE' : 'PRE_INITIALIZING',
-          command_line_options: { concurrency: 1, log_level: ferry.log.level },
+          command_line_options: { concurrency: Number(process.env.FERRY_WORKERS ?? 1), log_level: ferry.log.level },
           node: { id: ferry.proxy.nodeId },
           uptime_current_epoch: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
           uptime_all_epochs: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,

@@ -50,7 +50,8 @@ export class Cluster {
     this.pools = new ClusterPools(l, this.breakers, stats, deps.localAddress ?? null)
     this.sharedPool = sharedPoolFor(this.pools)
     stats.membership_total.set(this.hosts.length)
-    stats.membership_healthy.set(this.hosts.length)
+    this.hostSet.healthyGauge = stats.membership_healthy
+    stats.membership_healthy.set(this.hostSet.healthyHosts().length)
   }
 
   get name (): string {

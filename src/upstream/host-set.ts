@@ -33,6 +33,8 @@ export class HostSet {
    * asks it before each pick, so an ejection by another worker takes effect at once.
    */
   healthSource: HealthSource | null
+  /** The cluster's `membership_healthy` gauge, kept equal to the healthy count on every change. */
+  healthyGauge: { set (value: number): void } | null
 
   private healthy: Host[]
   private members: Set<Host>
@@ -47,6 +49,7 @@ export class HostSet {
     this.lbHealthyPanic = 0
     this.version = 0
     this.healthSource = null
+    this.healthyGauge = null
     this.healthy = []
     this.members = new Set(hosts)
     this.panic = false
@@ -97,5 +100,6 @@ export class HostSet {
     const healthyPercent = total === 0 ? 0 : (100 * healthy.length) / total
     this.panic = healthyPercent < this.panicThresholdPercent
     this.version++
+    this.healthyGauge?.set(healthy.length)
   }
 }
