@@ -82,7 +82,10 @@ async function ferryProcess (name, cores, dir, role, yaml, extra, collector, nod
     ...nodeArgs,
     ferryBin, 'run', '--role', role, '--config', cfgDir, '--namespace', 'bench',
     '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn', '--drain-duration', '1s',
-    '--sampling', '1', '--zipkin', collector.url, ...extra
+    '--sampling', '1', '--zipkin', collector.url,
+    // One worker per Ferry: the proxy gets a single pinned core here, and the sidecar role's
+    // default of 2 workers would put four workers and two primaries on it for the sidecar pair.
+    '--concurrency', '1', ...extra
   ]
   const child = proc.startProcess(name, cores, process.execPath, args, { logFile: path.join(dir, `${name}.log`) })
   await proc.waitForHttp(child, adminPort, '/ready')
