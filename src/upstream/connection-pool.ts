@@ -43,9 +43,15 @@ export class UpstreamConnection {
   dead = false
   /** maxRequestsPerConnection; 0: unlimited. */
   private readonly maxRequests: number
+  /** tcp.maxConnectionDuration; 0: unlimited. */
+  private readonly maxDurationMs: number
+  /** Set when maxConnectionDuration passed: the connection takes no new request. */
+  private expired = false
+  private durationTimer: NodeJS.Timeout | null = null
 
   constructor (readonly pool: HostPool, origin: string, limits: ConnectionLimits) {
     this.maxRequests = limits.maxRequestsPerConnection
+    this.maxDurationMs = limits.maxConnectionDurationMs
     // Istio's `idleTimeout: 0s` disables the idle timeout; undici refuses 0, and an upstream
     // keeps no socket forever either, so "disabled" still honours hints for up to an hour.
     const idleMs = limits.idleTimeoutMs > 0 ? limits.idleTimeoutMs : DISABLED_IDLE_TIMEOUT_MS
@@ -77,6 +83,21 @@ export class UpstreamConnection {
     this.requestsOnSocket = 0
     this.pool.stats.upstream_cx_total.inc()
     this.pool.stats.upstream_cx_active.inc()
+    if (this.maxDurationMs > 0) {
+      this.durationTimer = setTimeout(this.onMaxDuration, this.maxDurationMs)
+      this.durationTimer.unref()
+    }
+  }
+
+  /**
+   * Envoy's max_connection_duration: the connection is drained, not cut. An idle one closes now;
+   * a busy one finishes its request and then closes.
+   */
+  private readonly onMaxDuration = (): void => {
+    this.durationTimer = null
+    this.expired = true
+    this.pool.stats.upstream_cx_max_duration_reached.inc()
+    if (!this.busy) this.retire()
   }
 
   private readonly onSocketDisconnect = (_origin: unknown, _targets: unknown, err: Error & { code?: string }): void => {
@@ -100,6 +121,7 @@ export class UpstreamConnection {
   retire (): void {
     if (this.dead) return
     this.dead = true
+    if (this.durationTimer !== null) clearTimeout(this.durationTimer)
     this.pool.remove(this)
     this.client.destroy().catch(() => {})
   }
@@ -113,12 +135,13 @@ export class UpstreamConnection {
   /** The attempt using this connection is over; `reusable` false retires it (reset, timeout...). */
   release (reusable: boolean): void {
     this.busy = false
-    if (!reusable || this.dead) {
+    if (!reusable || this.dead || this.expired) {
       this.retire()
       return
     }
     this.requestsOnSocket++
     if (this.maxRequests > 0 && this.requestsOnSocket >= this.maxRequests) {
+      this.pool.stats.upstream_cx_max_requests.inc()
       this.retire()
       return
     }

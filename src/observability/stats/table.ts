@@ -34,6 +34,7 @@ export const CLUSTER_STATS = {
     upstream_cx_connect_timeout: 'Total upstream connection connect timeouts',
     upstream_cx_idle_timeout: 'Total upstream connections closed by the idle timeout',
     upstream_cx_max_requests: 'Total upstream connections closed after max requests per connection',
+    upstream_cx_max_duration_reached: 'Total upstream connections closed by tcp.maxConnectionDuration',
     upstream_cx_overflow: 'Total times the connection circuit breaker overflowed',
     upstream_cx_pool_overflow: 'Total times the connection pool circuit breaker overflowed',
     upstream_cx_none_healthy: 'Total times no connection was made because no host was healthy',
