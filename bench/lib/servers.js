@@ -96,11 +96,12 @@ async function ferryProcess (name, cores, dir, role, yaml, extra, collector, nod
  * Ferry in gateway role on its own core: stats on, 1% tracing to the bench's collector.
  * `nodeArgs` go before bin/ferry.js (bench/profile.js passes --cpu-prof).
  */
-async function startFerryGateway ({ cores, dir, upstream, collector, nodeArgs }) {
+async function startFerryGateway ({ cores, dir, upstream, collector, nodeArgs, extraArgs = [], name = 'ferry-gateway' }) {
   const port = await proc.freePort()
-  const { child } = await ferryProcess('ferry-gateway', cores, dir, 'gateway',
+  // `extraArgs` come last, so they override the common flags (e.g. --sampling 100).
+  const { child } = await ferryProcess(name, cores, dir, 'gateway',
     configs.ferryGatewayYaml(port, upstream.port),
-    ['--gateway-address', '127.0.0.1', '--labels', 'istio=ingressgateway'], collector, nodeArgs)
+    ['--gateway-address', '127.0.0.1', '--labels', 'istio=ingressgateway', ...extraArgs], collector, nodeArgs)
   await proc.waitForHttp(child, port, upstream.path)
   return {
     name: 'ferry',
