@@ -128,7 +128,88 @@ export const OUTLIER_DETECTION_STATS = [
 /** Envoy's floor for max_ejection_time when it is not configured. */
 export const DEFAULT_MAX_EJECTION_TIME_MS = 300_000
 
-class OutlierDetectorImpl implements OutlierDetector {
+/** Validates a detector's config (constructors trust nothing) and returns its max ejection time. */
+export function checkedMaxEjectionTime (config: OutlierDetectionConfig): number {
+  if (!(config.intervalMs > 0)) throw new RangeError(`outlier detection: interval must be > 0, got ${config.intervalMs}`)
+  if (!(config.baseEjectionTimeMs > 0)) {
+    throw new RangeError(`outlier detection: baseEjectionTime must be > 0, got ${config.baseEjectionTimeMs}`)
+  }
+  if (!(config.maxEjectionPercent >= 0 && config.maxEjectionPercent <= 100)) {
+    throw new RangeError(`outlier detection: maxEjectionPercent must be within [0, 100], got ${config.maxEjectionPercent}`)
+  }
+  const maxEjection = config.maxEjectionTimeMs ?? Math.max(DEFAULT_MAX_EJECTION_TIME_MS, config.baseEjectionTimeMs)
+  // Envoy refuses this configuration too.
+  if (maxEjection < config.baseEjectionTimeMs) {
+    throw new RangeError('outlier detection: maxEjectionTime cannot be smaller than baseEjectionTime')
+  }
+  return maxEjection
+}
+
+/**
+ * The detection and ejection counters every detector keeps, mirrored into the cluster's stats
+ * sink once one is bound. Shared by the in-process and the shared-memory detectors so the two
+ * count exactly alike.
+ */
+export abstract class OutlierCounters {
+  protected sink: OutlierStatsSink | null = null
+  ejectionsEnforcedTotal = 0
+  ejectionsOverflow = 0
+  ejectionsEnforcedConsecutive5xx = 0
+  ejectionsEnforcedConsecutiveGatewayFailure = 0
+  ejectionsEnforcedConsecutiveLocalOriginFailure = 0
+  ejectionsDetectedConsecutive5xx = 0
+  ejectionsDetectedConsecutiveGatewayFailure = 0
+  ejectionsDetectedConsecutiveLocalOriginFailure = 0
+
+  abstract get ejectionsActive (): number
+
+  bindStats (sink: OutlierStatsSink): void {
+    this.sink = sink
+    sink.ejections_active.set(this.ejectionsActive)
+  }
+
+  /** A threshold was reached (Envoy's ejections_detected_*), whether or not the host is ejected. */
+  protected countDetected (type: OutlierEjectionType): void {
+    switch (type) {
+      case 'consecutive_5xx': this.ejectionsDetectedConsecutive5xx++; break
+      case 'consecutive_gateway_failure': this.ejectionsDetectedConsecutiveGatewayFailure++; break
+      case 'consecutive_local_origin_failure': this.ejectionsDetectedConsecutiveLocalOriginFailure++; break
+    }
+    const sink = this.sink
+    if (sink === null) return
+    sink.ejections_total.inc()
+    switch (type) {
+      case 'consecutive_5xx': sink.ejections_detected_consecutive_5xx.inc(); sink.ejections_consecutive_5xx.inc(); break
+      case 'consecutive_gateway_failure': sink.ejections_detected_consecutive_gateway_failure.inc(); break
+      case 'consecutive_local_origin_failure': sink.ejections_detected_consecutive_local_origin_failure.inc(); break
+    }
+  }
+
+  protected countEnforced (type: OutlierEjectionType): void {
+    this.ejectionsEnforcedTotal++
+    switch (type) {
+      case 'consecutive_5xx': this.ejectionsEnforcedConsecutive5xx++; break
+      case 'consecutive_gateway_failure': this.ejectionsEnforcedConsecutiveGatewayFailure++; break
+      case 'consecutive_local_origin_failure': this.ejectionsEnforcedConsecutiveLocalOriginFailure++; break
+    }
+    const sink = this.sink
+    if (sink === null) return
+    sink.ejections_enforced_total.inc()
+    switch (type) {
+      case 'consecutive_5xx': sink.ejections_enforced_consecutive_5xx.inc(); break
+      case 'consecutive_gateway_failure': sink.ejections_enforced_consecutive_gateway_failure.inc(); break
+      case 'consecutive_local_origin_failure': sink.ejections_enforced_consecutive_local_origin_failure.inc(); break
+    }
+  }
+
+  /** Ejecting would pass maxEjectionPercent. */
+  protected countOverflow (): void {
+    this.ejectionsOverflow++
+    this.sink?.ejections_overflow.inc()
+  }
+}
+
+class OutlierDetectorImpl extends OutlierCounters implements OutlierDetector {
   readonly hostSet: HostSet
   readonly clock: Clock
   readonly intervalMs: number
@@ -141,30 +222,10 @@ class OutlierDetectorImpl implements OutlierDetector {
   private readonly thresholdGateway: number
   private readonly thresholdLocalOrigin: number
   private timer: TimerHandle | null
-  private sink: OutlierStatsSink | null
-
-  ejectionsEnforcedTotal: number
-  ejectionsOverflow: number
-  ejectionsEnforcedConsecutive5xx: number
-  ejectionsEnforcedConsecutiveGatewayFailure: number
-  ejectionsEnforcedConsecutiveLocalOriginFailure: number
-  ejectionsDetectedConsecutive5xx: number
-  ejectionsDetectedConsecutiveGatewayFailure: number
-  ejectionsDetectedConsecutiveLocalOriginFailure: number
 
   constructor (config: OutlierDetectionConfig, hostSet: HostSet, clock: Clock = SYSTEM_CLOCK) {
-    if (!(config.intervalMs > 0)) throw new RangeError(`outlier detection: interval must be > 0, got ${config.intervalMs}`)
-    if (!(config.baseEjectionTimeMs > 0)) {
-      throw new RangeError(`outlier detection: baseEjectionTime must be > 0, got ${config.baseEjectionTimeMs}`)
-    }
-    if (!(config.maxEjectionPercent >= 0 && config.maxEjectionPercent <= 100)) {
-      throw new RangeError(`outlier detection: maxEjectionPercent must be within [0, 100], got ${config.maxEjectionPercent}`)
-    }
-    const maxEjection = config.maxEjectionTimeMs ?? Math.max(DEFAULT_MAX_EJECTION_TIME_MS, config.baseEjectionTimeMs)
-    // Envoy refuses this configuration too.
-    if (maxEjection < config.baseEjectionTimeMs) {
-      throw new RangeError('outlier detection: maxEjectionTime cannot be smaller than baseEjectionTime')
-    }
+    super()
+    const maxEjection = checkedMaxEjectionTime(config)
     this.hostSet = hostSet
     this.clock = clock
     this.intervalMs = config.intervalMs
@@ -175,15 +236,6 @@ class OutlierDetectorImpl implements OutlierDetector {
     this.threshold5xx = positiveOrOff(config.consecutive5xx)
     this.thresholdGateway = positiveOrOff(config.consecutiveGatewayErrors)
     this.thresholdLocalOrigin = this.split ? positiveOrOff(config.consecutiveLocalOriginFailures) : 0
-    this.sink = null
-    this.ejectionsEnforcedTotal = 0
-    this.ejectionsOverflow = 0
-    this.ejectionsEnforcedConsecutive5xx = 0
-    this.ejectionsEnforcedConsecutiveGatewayFailure = 0
-    this.ejectionsEnforcedConsecutiveLocalOriginFailure = 0
-    this.ejectionsDetectedConsecutive5xx = 0
-    this.ejectionsDetectedConsecutiveGatewayFailure = 0
-    this.ejectionsDetectedConsecutiveLocalOriginFailure = 0
     // One closure per detector, not per request. unref: a detector must never keep the
     // process alive during shutdown.
     this.timer = clock.setInterval(() => { this.onIntervalTimer() }, config.intervalMs)
@@ -231,11 +283,6 @@ class OutlierDetectorImpl implements OutlierDetector {
     if (this.split) host.consecutiveLocalOriginFailure = 0
   }
 
-  bindStats (sink: OutlierStatsSink): void {
-    this.sink = sink
-    sink.ejections_active.set(this.ejectionsActive)
-  }
-
   close (): void {
     if (this.timer !== null) {
       this.clock.clearInterval(this.timer)
@@ -246,20 +293,7 @@ class OutlierDetectorImpl implements OutlierDetector {
   private onConsecutiveError (host: Host, type: OutlierEjectionType): void {
     // A response from a request that was in flight when the host was removed or ejected.
     if (host.ejected || !this.hostSet.has(host)) return
-    switch (type) {
-      case 'consecutive_5xx': this.ejectionsDetectedConsecutive5xx++; break
-      case 'consecutive_gateway_failure': this.ejectionsDetectedConsecutiveGatewayFailure++; break
-      case 'consecutive_local_origin_failure': this.ejectionsDetectedConsecutiveLocalOriginFailure++; break
-    }
-    const sink = this.sink
-    if (sink !== null) {
-      sink.ejections_total.inc()
-      switch (type) {
-        case 'consecutive_5xx': sink.ejections_detected_consecutive_5xx.inc(); sink.ejections_consecutive_5xx.inc(); break
-        case 'consecutive_gateway_failure': sink.ejections_detected_consecutive_gateway_failure.inc(); break
-        case 'consecutive_local_origin_failure': sink.ejections_detected_consecutive_local_origin_failure.inc(); break
-      }
-    }
+    this.countDetected(type)
     this.ejectHost(host, type)
     // Reset so a fresh run of errors is needed to try again, whether or not we ejected.
     switch (type) {
@@ -273,8 +307,7 @@ class OutlierDetectorImpl implements OutlierDetector {
     const total = this.hostSet.hosts.length
     const ejectedPercent = (100 * (this.ejectionsActive + 1)) / total
     if (ejectedPercent > this.maxEjectionPercent) {
-      this.ejectionsOverflow++
-      this.sink?.ejections_overflow.inc()
+      this.countOverflow()
       return
     }
     const now = this.clock.now()
@@ -285,23 +318,9 @@ class OutlierDetectorImpl implements OutlierDetector {
       host.ejectTimeBackoff++
     }
     host.ejectedUntil = now + Math.min(this.baseEjectionTimeMs * host.ejectTimeBackoff, this.maxEjectionTimeMs)
-    this.ejectionsEnforcedTotal++
-    switch (type) {
-      case 'consecutive_5xx': this.ejectionsEnforcedConsecutive5xx++; break
-      case 'consecutive_gateway_failure': this.ejectionsEnforcedConsecutiveGatewayFailure++; break
-      case 'consecutive_local_origin_failure': this.ejectionsEnforcedConsecutiveLocalOriginFailure++; break
-    }
-    const sink = this.sink
-    if (sink !== null) {
-      sink.ejections_enforced_total.inc()
-      switch (type) {
-        case 'consecutive_5xx': sink.ejections_enforced_consecutive_5xx.inc(); break
-        case 'consecutive_gateway_failure': sink.ejections_enforced_consecutive_gateway_failure.inc(); break
-        case 'consecutive_local_origin_failure': sink.ejections_enforced_consecutive_local_origin_failure.inc(); break
-      }
-    }
+    this.countEnforced(type)
     this.hostSet.healthChanged()
-    sink?.ejections_active.set(this.ejectionsActive)
+    this.sink?.ejections_active.set(this.ejectionsActive)
   }
 
   private unejectHost (host: Host, now: number): void {

@@ -20,8 +20,8 @@
 import type { Host } from './host'
 import type { HealthSource, HostSet } from './host-set'
 import {
-  DEFAULT_MAX_EJECTION_TIME_MS, SYSTEM_CLOCK,
-  type Clock, type LocalOriginFailure, type OutlierDetectionConfig, type OutlierDetector, type OutlierEjectionType, type OutlierStatsSink, type TimerHandle
+  OutlierCounters, SYSTEM_CLOCK, checkedMaxEjectionTime,
+  type Clock, type LocalOriginFailure, type OutlierDetectionConfig, type OutlierDetector, type OutlierEjectionType, type TimerHandle
 } from './outlier-detector'
 import {
   C_HEALTH_GEN, C_LAST_TICK, H_BACKOFF, H_CONSECUTIVE_5XX, H_CONSECUTIVE_GATEWAY, H_CONSECUTIVE_LOCAL_ORIGIN,
@@ -35,7 +35,7 @@ export const SHARED_CLOCK: Clock = { ...SYSTEM_CLOCK, now: sharedNow }
 // one any worker ran: workers' timers are out of phase, and timer jitter must not skip a tick.
 const TICK_SLACK = 0.9
 
-export class SharedOutlierDetector implements OutlierDetector, HealthSource {
+export class SharedOutlierDetector extends OutlierCounters implements OutlierDetector, HealthSource {
   readonly intervalMs: number
   readonly baseEjectionTimeMs: number
   readonly maxEjectionTimeMs: number
@@ -48,16 +48,6 @@ export class SharedOutlierDetector implements OutlierDetector, HealthSource {
   private readonly f64: Float64Array
   private timer: TimerHandle | null
   private seenGeneration: number
-  private sink: OutlierStatsSink | null
-
-  ejectionsEnforcedTotal: number
-  ejectionsOverflow: number
-  ejectionsEnforcedConsecutive5xx: number
-  ejectionsEnforcedConsecutiveGatewayFailure: number
-  ejectionsEnforcedConsecutiveLocalOriginFailure: number
-  ejectionsDetectedConsecutive5xx: number
-  ejectionsDetectedConsecutiveGatewayFailure: number
-  ejectionsDetectedConsecutiveLocalOriginFailure: number
 
   constructor (
     config: OutlierDetectionConfig,
@@ -68,13 +58,8 @@ export class SharedOutlierDetector implements OutlierDetector, HealthSource {
     private readonly worker: number,
     private readonly clock: Clock = SHARED_CLOCK
   ) {
-    if (!(config.intervalMs > 0)) throw new RangeError(`outlier detection: interval must be > 0, got ${config.intervalMs}`)
-    if (!(config.baseEjectionTimeMs > 0)) throw new RangeError(`outlier detection: baseEjectionTime must be > 0, got ${config.baseEjectionTimeMs}`)
-    if (!(config.maxEjectionPercent >= 0 && config.maxEjectionPercent <= 100)) {
-      throw new RangeError(`outlier detection: maxEjectionPercent must be within [0, 100], got ${config.maxEjectionPercent}`)
-    }
-    const maxEjection = config.maxEjectionTimeMs ?? Math.max(DEFAULT_MAX_EJECTION_TIME_MS, config.baseEjectionTimeMs)
-    if (maxEjection < config.baseEjectionTimeMs) throw new RangeError('outlier detection: maxEjectionTime cannot be smaller than baseEjectionTime')
+    super()
+    const maxEjection = checkedMaxEjectionTime(config)
     this.intervalMs = config.intervalMs
     this.baseEjectionTimeMs = config.baseEjectionTimeMs
     this.maxEjectionTimeMs = maxEjection
@@ -86,15 +71,6 @@ export class SharedOutlierDetector implements OutlierDetector, HealthSource {
     this.i32 = segment.i32
     this.f64 = segment.f64
     this.seenGeneration = -1
-    this.sink = null
-    this.ejectionsEnforcedTotal = 0
-    this.ejectionsOverflow = 0
-    this.ejectionsEnforcedConsecutive5xx = 0
-    this.ejectionsEnforcedConsecutiveGatewayFailure = 0
-    this.ejectionsEnforcedConsecutiveLocalOriginFailure = 0
-    this.ejectionsDetectedConsecutive5xx = 0
-    this.ejectionsDetectedConsecutiveGatewayFailure = 0
-    this.ejectionsDetectedConsecutiveLocalOriginFailure = 0
     hostSet.healthSource = this
     // A worker that starts (or restarts) after others ejected hosts begins with their view.
     this.sync()
@@ -139,11 +115,8 @@ export class SharedOutlierDetector implements OutlierDetector, HealthSource {
     this.sink?.ejections_active.set(this.ejectionsActive)
   }
 
-  /** Counters count this worker's detections and ejections; the primary sums them over workers. */
-  bindStats (sink: OutlierStatsSink): void {
-    this.sink = sink
-    sink.ejections_active.set(this.ejectionsActive)
-  }
+  // The counters (OutlierCounters) count this worker's detections and ejections; the primary
+  // sums them over workers.
 
   putHttpResponseCode (host: Host, status: number): void {
     const e = this.entryOf(host)
@@ -191,20 +164,7 @@ export class SharedOutlierDetector implements OutlierDetector, HealthSource {
     const i32 = this.i32
     if (!this.hostSet.has(host)) return
     if (Atomics.load(i32, e + H_EJECTED) === 0) {
-      switch (type) {
-        case 'consecutive_5xx': this.ejectionsDetectedConsecutive5xx++; break
-        case 'consecutive_gateway_failure': this.ejectionsDetectedConsecutiveGatewayFailure++; break
-        case 'consecutive_local_origin_failure': this.ejectionsDetectedConsecutiveLocalOriginFailure++; break
-      }
-      const sink = this.sink
-      if (sink !== null) {
-        sink.ejections_total.inc()
-        switch (type) {
-          case 'consecutive_5xx': sink.ejections_detected_consecutive_5xx.inc(); sink.ejections_consecutive_5xx.inc(); break
-          case 'consecutive_gateway_failure': sink.ejections_detected_consecutive_gateway_failure.inc(); break
-          case 'consecutive_local_origin_failure': sink.ejections_detected_consecutive_local_origin_failure.inc(); break
-        }
-      }
+      this.countDetected(type)
       this.segment.lock(this.cluster, this.worker)
       try {
         if (i32[e + H_EJECTED] === 0) this.ejectHost(e, type)
@@ -226,8 +186,7 @@ export class SharedOutlierDetector implements OutlierDetector, HealthSource {
     const f64 = this.f64
     const ejectedPercent = (100 * (this.ejectionsActive + 1)) / this.hostSet.hosts.length
     if (ejectedPercent > this.maxEjectionPercent) {
-      this.ejectionsOverflow++
-      this.sink?.ejections_overflow.inc()
+      this.countOverflow()
       return
     }
     const now = this.clock.now()
@@ -239,21 +198,7 @@ export class SharedOutlierDetector implements OutlierDetector, HealthSource {
     f64[(e + H_EJECTED_UNTIL) >> 1] = now + Math.min(this.baseEjectionTimeMs * backoff, this.maxEjectionTimeMs)
     Atomics.store(i32, e + H_EJECTED, 1)
     Atomics.add(i32, this.cluster + C_HEALTH_GEN, 1)
-    this.ejectionsEnforcedTotal++
-    switch (type) {
-      case 'consecutive_5xx': this.ejectionsEnforcedConsecutive5xx++; break
-      case 'consecutive_gateway_failure': this.ejectionsEnforcedConsecutiveGatewayFailure++; break
-      case 'consecutive_local_origin_failure': this.ejectionsEnforcedConsecutiveLocalOriginFailure++; break
-    }
-    const sink = this.sink
-    if (sink !== null) {
-      sink.ejections_enforced_total.inc()
-      switch (type) {
-        case 'consecutive_5xx': sink.ejections_enforced_consecutive_5xx.inc(); break
-        case 'consecutive_gateway_failure': sink.ejections_enforced_consecutive_gateway_failure.inc(); break
-        case 'consecutive_local_origin_failure': sink.ejections_enforced_consecutive_local_origin_failure.inc(); break
-      }
-    }
+    this.countEnforced(type)
   }
 
   /** The interval tick: returns hosts whose time is up and forgives backoff, once per interval across workers. */
