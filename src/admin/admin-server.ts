@@ -6,7 +6,7 @@ import type { Ferry } from '../ferry'
 import { isLogLevel } from '../observability/logger'
 import { clustersJson, clustersText } from './clusters'
 import { configDump } from './config-dump'
-import { listenOn } from '../listener/listen'
+import { boundPort, closeNow, listenOn } from '../listener/listen'
 
 const VERSION = '0.1.0'
 
@@ -32,15 +32,11 @@ export class AdminServer {
   }
 
   get port (): number {
-    const a = this.server.address()
-    return typeof a === 'object' && a !== null ? a.port : 0
+    return boundPort(this.server)
   }
 
   close (): Promise<void> {
-    return new Promise(resolve => {
-      this.server.close(() => resolve())
-      this.server.closeAllConnections()
-    })
+    return closeNow(this.server)
   }
 
   private async handle (req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -4,7 +4,7 @@
 
 import http from 'node:http'
 import type { StatsStore } from '../observability/stats'
-import { listenOn } from '../listener/listen'
+import { boundPort, closeNow, listenOn } from '../listener/listen'
 
 export class HealthServer {
   private readonly server: http.Server
@@ -35,14 +35,10 @@ export class HealthServer {
   }
 
   get port (): number {
-    const a = this.server.address()
-    return typeof a === 'object' && a !== null ? a.port : 0
+    return boundPort(this.server)
   }
 
   close (): Promise<void> {
-    return new Promise(resolve => {
-      this.server.close(() => resolve())
-      this.server.closeAllConnections()
-    })
+    return closeNow(this.server)
   }
 }

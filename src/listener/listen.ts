@@ -11,3 +11,17 @@ export function listenOn (server: Server, port: number, address: string): Promis
     })
   })
 }
+
+/** The port a server is bound to (0 before it listens). */
+export function boundPort (server: Server): number {
+  const a = server.address()
+  return typeof a === 'object' && a !== null ? a.port : 0
+}
+
+/** Closes a server at once: stops accepting and drops every connection (admin-style ports). */
+export function closeNow (server: import('node:http').Server): Promise<void> {
+  return new Promise(resolve => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  })
+}
