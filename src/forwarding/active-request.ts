@@ -93,7 +93,9 @@ export class ActiveRequest {
 
     const existingId = req.headers['x-request-id']
     this.requestId = typeof existingId === 'string' && existingId !== '' ? existingId : randomUUID()
-    this.span = ctx.proxy.tracing.startSpan(req.headers, ctx.kind === 'outbound' ? 'CLIENT' : 'SERVER', `${view.authority}:${ctx.port}/*`)
+    // Named for the route once one is chosen (RouteEntry.operation); until then, as Envoy names
+    // a request no route decorates: the host and port it was sent to.
+    this.span = ctx.proxy.tracing.startSpan(req.headers, ctx.kind === 'outbound' ? 'CLIENT' : 'SERVER', `${hostOf(view.authority)}:${ctx.port}/*`)
 
     const target = ctx.target(req, view)
     this.target = target
@@ -561,6 +563,7 @@ export class ActiveRequest {
       span.setTag(Tags.RequestSize, String(this.bytesReceived))
       span.setTag(Tags.ResponseSize, String(this.bytesSent))
       span.setTag(Tags.PeerAddress, this.req.socket?.remoteAddress ?? '')
+      if (this.route !== null && this.route.operation !== '') span.setName(this.route.operation)
       if (this.upstreamHost !== null) {
         span.setTag(Tags.UpstreamAddress, this.upstreamHost.key)
         span.setRemoteEndpoint(this.upstreamHost.address, this.upstreamHost.port)
@@ -609,4 +612,10 @@ function responseHeaderList (raw: Buffer[], serviceTimeMs: number): string[] {
   }
   out.push('x-envoy-upstream-service-time', String(serviceTimeMs), 'server', SERVER_NAME)
   return out
+}
+
+/** An authority without its port (`[::1]:80` keeps its brackets). */
+function hostOf (authority: string): string {
+  const colon = authority.lastIndexOf(':')
+  return colon > 0 && !authority.endsWith(']') ? authority.slice(0, colon) : authority
 }

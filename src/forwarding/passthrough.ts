@@ -27,7 +27,8 @@ function routeTo (clusterName: string, host: string, port: number, name: string)
     fault: null,
     timeoutMs: 0,
     retry: DEFAULT_RETRY,
-    mirrors: null
+    mirrors: null,
+    operation: ''
   }
 }
 

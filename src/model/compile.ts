@@ -259,7 +259,8 @@ class CompileContext {
       fault: null,
       timeoutMs: 0,
       retry: RetryPolicy.compile(undefined),
-      mirrors: null
+      mirrors: null,
+      operation: `${host}:${port}/*`
     }
   }
 
@@ -291,7 +292,7 @@ class CompileContext {
           }
           continue
         }
-        out.push(this.compileRoute(vs, vsName, route, block))
+        out.push(this.compileRoute(vs, vsName, route, block, binding.port ?? 0))
       }
     }
     return out
@@ -303,12 +304,13 @@ class CompileContext {
     return (vs.spec.gateways ?? []).map(resolve).includes(gateway)
   }
 
-  private compileRoute (vs: VirtualServiceResource, vsName: string, route: HTTPRoute, block: HTTPMatchRequest | null): RouteEntry {
+  private compileRoute (vs: VirtualServiceResource, vsName: string, route: HTTPRoute, block: HTTPMatchRequest | null, port: number): RouteEntry {
+    const action = this.compileAction(vs, route)
     return {
       name: route.name ?? '',
       virtualService: vsName,
       match: block !== null ? compileHttpMatch(block) : null,
-      action: this.compileAction(vs, route),
+      action,
       uriRewrite: compileUriRewrite(route, block),
       authorityRewrite: route.rewrite?.authority ?? null,
       headers: compileHeaders(route.headers),
@@ -316,7 +318,8 @@ class CompileContext {
       fault: FaultConfig.compile(route.fault),
       timeoutMs: parseDuration(route.timeout) ?? 0,
       retry: RetryPolicy.compile(route.retries),
-      mirrors: this.compileMirrors(vs, route)
+      mirrors: this.compileMirrors(vs, route),
+      operation: routeOperation(action, vs.metadata.name, port, block)
     }
   }
 
@@ -364,6 +367,17 @@ class CompileContext {
     }
     return out.length === 0 ? null : out
   }
+}
+
+/** Istio's getRouteOperation (pilot route.go): the span name of requests on this route. */
+function routeOperation (action: RouteAction, vsName: string, port: number, block: HTTPMatchRequest | null): string {
+  const uri = block?.uri
+  const path = uri?.prefix !== undefined ? `${uri.prefix}*` : uri?.exact ?? uri?.regex ?? '/*'
+  if (action.kind === 'route' && action.destinations.length === 1) {
+    const d = action.destinations[0]
+    return `${d.host}:${d.port}${path}`
+  }
+  return `${vsName}:${port}${path}`
 }
 
 function compileUriRewrite (route: HTTPRoute, block: HTTPMatchRequest | null): UriRewrite | null {

@@ -74,6 +74,12 @@ export interface RouteEntry {
   readonly timeoutMs: number
   readonly retry: RetryPolicy
   readonly mirrors: readonly MirrorTarget[] | null
+  /**
+   * The span name (Envoy's route decorator), as Istio's getRouteOperation builds it:
+   * `<destination host>:<port><path>` with one destination, `<VirtualService name>:<port><path>`
+   * with several; '' keeps the name the span started with.
+   */
+  readonly operation: string
 }
 
 export interface VirtualHost {

@@ -199,7 +199,7 @@ t.test('spans are Zipkin v2, field by field', async t => {
     t.match(span.traceId, HEX32, 'traceId: 32 lower-case hex')
     t.equal(span.traceId, upstreamHeaders['x-b3-traceid'])
     t.match(span.id, HEX16, 'id: 16 lower-case hex')
-    t.equal(span.name, `example.com:${f.port}/*`, 'name <host>:<port>/*')
+    t.equal(span.name, 'echo.test:80/*', "name: Istio's route operation, <destination host>:<port>/*")
     t.equal(span.kind, 'SERVER', 'SERVER at a gateway')
     t.ok(Number.isInteger(span.timestamp), 'timestamp is an integer')
     t.ok((span.timestamp as number) >= before - 1000 && (span.timestamp as number) <= after + 1000, 'timestamp is epoch microseconds')

@@ -64,6 +64,8 @@ export interface ProxySpan {
   injectInto(headers: Record<string, string | string[] | undefined>): void
   setTag(key: string, value: string): void
   setRemoteEndpoint(address: string, port: number): void
+  /** Renames the span once the route is known (Envoy's route decorator). */
+  setName(name: string): void
   /** Sets the `http.status_code`, `response_flags`, `error`, `node_id`, `zone`, `component` tags and ends the span. Synchronous; never waits for the exporter. */
   finish(statusCode: number, responseFlags: string): void
 
@@ -130,6 +132,10 @@ class B3ProxySpan implements ProxySpan {
 
   setRemoteEndpoint(address: string, port: number): void {
     if (this.otelSpan !== null) this.otelSpan.setRemoteEndpoint(address, port)
+  }
+
+  setName(name: string): void {
+    if (this.otelSpan !== null) this.otelSpan.updateName(name)
   }
 
   setLocalEndpoint(address: string, port: number): void {
@@ -251,6 +257,7 @@ class NullProxySpan implements ProxySpan {
   injectInto(_headers: Record<string, string | string[] | undefined>): void {}
   setTag(_key: string, _value: string): void {}
   setRemoteEndpoint(_address: string, _port: number): void {}
+  setName(_name: string): void {}
   setLocalEndpoint(_address: string, _port: number): void {}
   finish(_statusCode: number, _responseFlags: string): void {}
 }
