@@ -4,7 +4,7 @@
 import type { Server } from 'node:http'
 import type { Server as NetServer } from 'node:net'
 import { SidecarListener, type SidecarRouting } from './listener/sidecar-listener'
-import { listenOn } from './listener/listen'
+import { freePort, listenOn } from './listener/listen'
 import { HealthServer } from './admin/health-server'
 import { PASSTHROUGH_CLUSTER, inboundClusterName, inboundRoute, passthroughClusterSpec } from './forwarding/passthrough'
 import { VirtualHostTable } from './routing/virtual-host-table'
@@ -43,7 +43,8 @@ export interface FerryOptions {
   zipkin: string | null
   samplingPercent: number
   logger: Logger
-  listener?: HttpListenerOptions
+  /** Downstream timeouts; unset fields keep DEFAULT_LISTENER_OPTIONS. */
+  listener?: Partial<Pick<HttpListenerOptions, 'keepAliveTimeoutMs' | 'headersTimeoutMs'>>
   clock?: Clock
   random?: () => number
   /** Milliseconds to wait after a file change before reloading (editors write in bursts). */
@@ -260,6 +261,7 @@ export class Ferry {
       name,
       port,
       hcm: this.stats.httpConnManager(`${kind === 'inbound' ? 'inbound' : 'outbound'}_0.0.0.0_${port}`),
+      listener: this.stats.listener(`0.0.0.0_${port}`),
       ...parts,
       istioRecorder: (clusterName, snapshot, req) => kind === 'inbound'
         ? this.inboundRecorder(req.headers['x-envoy-peer-metadata'])
@@ -274,7 +276,7 @@ export class Ferry {
       unmatched: 'none',
       cluster: (s, n) => s.clusters.get(n) ?? null
     })
-    const server = createHttpServer(ctx, this.opts.listener ?? DEFAULT_LISTENER_OPTIONS)
+    const server = createHttpServer(ctx, { ...DEFAULT_LISTENER_OPTIONS, ...this.opts.listener, acceptsConnections: true })
     await listenOn(server, port, this.opts.gatewayAddress).catch((err: Error) => {
       this.log.error(`cannot bind ${this.opts.gatewayAddress}:${port}: ${err.message}`)
       throw err
@@ -288,6 +290,9 @@ export class Ferry {
   private async startSidecar (): Promise<void> {
     const ports = this.sidecarPorts
     const address = this.opts.sidecarAddress ?? '0.0.0.0'
+    // Port 0 (tests): pick the ports now, because stat names and contexts carry the port.
+    if (ports.outbound === 0) ports.outbound = await freePort(address)
+    if (ports.inbound === 0) ports.inbound = await freePort(address)
     const allowAny = (this.opts.outboundTrafficPolicy ?? 'ALLOW_ANY') === 'ALLOW_ANY'
     let outbound: SidecarListener | null = null
     const outboundCtx = this.listenerContext('outbound', ports.outbound, `virtualOutbound`, {
@@ -303,7 +308,7 @@ export class Ferry {
       tcpRecorder: () => null,
       localAddress: null
     }
-    const outboundHttp = createHttpServer(outboundCtx, this.opts.listener ?? DEFAULT_LISTENER_OPTIONS)
+    const outboundHttp = createHttpServer(outboundCtx, { ...DEFAULT_LISTENER_OPTIONS, ...this.opts.listener, acceptsConnections: false })
     outbound = new SidecarListener(outboundCtx, outboundHttp, routing, m => this.log.warn(m))
     await this.bindSidecar(outbound, outboundHttp, ports.outbound, address, 'outbound')
 
@@ -323,7 +328,7 @@ export class Ferry {
       // The same source as the HTTP inbound cluster (see inboundCluster).
       localAddress: '127.0.0.6'
     }
-    const inboundHttp = createHttpServer(inboundCtx, this.opts.listener ?? DEFAULT_LISTENER_OPTIONS)
+    const inboundHttp = createHttpServer(inboundCtx, { ...DEFAULT_LISTENER_OPTIONS, ...this.opts.listener, acceptsConnections: false })
     inbound = new SidecarListener(inboundCtx, inboundHttp, inboundRouting, m => this.log.warn(m))
     await this.bindSidecar(inbound, inboundHttp, ports.inbound, address, 'inbound')
 

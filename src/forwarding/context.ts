@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Snapshot, RouteTable } from '../model/snapshot'
 import type { Cluster } from '../upstream/cluster'
 import type { RequestView } from '../routing/http-match'
-import type { StatsStore, HttpConnManagerStats, IstioRequestRecorder } from '../observability/stats'
+import type { StatsStore, HttpConnManagerStats, IstioRequestRecorder, ListenerStats } from '../observability/stats'
 import type { RequestTracing } from '../observability/tracing'
 import type { AccessLog } from '../observability/access-log'
 
@@ -59,6 +59,8 @@ export interface ListenerContext {
   readonly name: string
   readonly port: number
   readonly hcm: HttpConnManagerStats
+  /** `listener.<address>.*`: counted where the socket is accepted. */
+  readonly listener: ListenerStats
   /** The route table this listener serves from a snapshot, or null when it has none. */
   routeTable (snapshot: Snapshot, port: number): RouteTable | null
   /**

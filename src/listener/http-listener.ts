@@ -22,9 +22,22 @@ export interface HttpListenerOptions {
   keepAliveTimeoutMs: number
   /** Time a client may take to send the request headers (slowloris guard). */
   headersTimeoutMs: number
+  /** False when a capture listener accepts the sockets and emits them into this server. */
+  acceptsConnections: boolean
 }
 
-export const DEFAULT_LISTENER_OPTIONS: HttpListenerOptions = { keepAliveTimeoutMs: 300_000, headersTimeoutMs: 10_000 }
+/** Envoy's listener.<address>.downstream_cx_* for one accepted socket. */
+export function countListenerConnection (ctx: ListenerContext, socket: Socket): void {
+  const l = ctx.listener
+  l.downstream_cx_total.inc()
+  l.downstream_cx_active.inc()
+  socket.once('close', () => {
+    l.downstream_cx_active.dec()
+    l.downstream_cx_destroy.inc()
+  })
+}
+
+export const DEFAULT_LISTENER_OPTIONS: HttpListenerOptions = { keepAliveTimeoutMs: 300_000, headersTimeoutMs: 10_000, acceptsConnections: true }
 
 export function createHttpServer (ctx: ListenerContext, opts: HttpListenerOptions = DEFAULT_LISTENER_OPTIONS): http.Server {
   const server = http.createServer({
@@ -69,9 +82,17 @@ export function createHttpServer (ctx: ListenerContext, opts: HttpListenerOption
     writeRawReply(socket, LocalReply.badRequest.status, LocalReply.badRequest.body)
   })
   server.on('connection', (socket: Socket) => {
+    // Sidecar capture listeners accept the socket themselves (and count it as a listener
+    // connection) before handing HTTP ones to this server with emit('connection').
+    if (opts.acceptsConnections) countListenerConnection(ctx, socket)
     ctx.hcm.downstream_cx_total.inc()
+    ctx.hcm.downstream_cx_http1_active.inc()
     ctx.hcm.downstream_cx_active.inc()
-    socket.once('close', () => ctx.hcm.downstream_cx_active.dec())
+    socket.once('close', () => {
+      ctx.hcm.downstream_cx_active.dec()
+      ctx.hcm.downstream_cx_http1_active.dec()
+      ctx.hcm.downstream_cx_destroy.inc()
+    })
   })
   return server
 }

@@ -1,6 +1,6 @@
 // Binding a server, as a promise that rejects on EADDRINUSE and friends instead of emitting.
 
-import type { Server } from 'node:net'
+import { createServer, type Server } from 'node:net'
 
 export function listenOn (server: Server, port: number, address: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -24,4 +24,13 @@ export function closeNow (server: import('node:http').Server): Promise<void> {
     server.close(() => resolve())
     server.closeAllConnections()
   })
+}
+
+/** A port free right now on `address` (the OS picks it; the caller binds it next). */
+export async function freePort (address: string): Promise<number> {
+  const probe = createServer()
+  await listenOn(probe, 0, address)
+  const port = boundPort(probe)
+  await new Promise<void>(resolve => probe.close(() => resolve()))
+  return port
 }

@@ -15,6 +15,7 @@ import type { Snapshot } from '../model/snapshot'
 import { isHttpProtocol, type Protocol } from '../registry/service-registry'
 import { proxyTcp } from '../forwarding/tcp-proxy'
 import { listenOn } from './listen'
+import { countListenerConnection } from './http-listener'
 import type { Cluster } from '../upstream/cluster'
 import type { IstioTcpRecorder } from '../observability/stats'
 
@@ -74,7 +75,7 @@ export class SidecarListener {
 
   private onConnection (socket: net.Socket): void {
     socket.on('error', () => socket.destroy())
-    this.ctx.hcm.downstream_cx_total.inc()
+    countListenerConnection(this.ctx, socket)
     const dst = originalDestination(socket)
     if (dst === null) {
       // Not captured: an explicit proxy client (HTTP_PROXY) or a direct Host-routed request.
