@@ -34,6 +34,8 @@ export class ActiveRequest {
   readonly view: RequestView
   requestId = ''
   route: RouteEntry | null = null
+  /** x-forwarded-for with the client's address appended (Envoy's use_remote_address), set in run(). */
+  forwardedFor = ''
   /** The :path sent upstream when a rewrite changed it. */
   upstreamPath: string | null = null
   target: ConnectionTarget | null = null
@@ -91,6 +93,11 @@ export class ActiveRequest {
     hcm.downstream_rq_http1_total.inc()
     hcm.downstream_rq_active.inc()
 
+    // The connection manager appends the client address before routing, so local replies and
+    // the access log see the same x-forwarded-for the upstream would.
+    const remote = req.socket.remoteAddress ?? ''
+    const xff = req.headers['x-forwarded-for']
+    this.forwardedFor = xff === undefined || xff === '' ? remote : `${xff}, ${remote}`
     const existingId = req.headers['x-request-id']
     this.requestId = typeof existingId === 'string' && existingId !== '' ? existingId : randomUUID()
     // Named for the route once one is chosen (RouteEntry.operation); until then, as Envoy names
@@ -264,9 +271,7 @@ export class ActiveRequest {
     }
     const view = this.view
     h.host = route.authorityRewrite ?? view.authority
-    const remote = req.socket.remoteAddress ?? ''
-    const xff = h['x-forwarded-for']
-    h['x-forwarded-for'] = xff === undefined ? remote : `${Array.isArray(xff) ? xff.join(', ') : xff}, ${remote}`
+    h['x-forwarded-for'] = this.forwardedFor
     if (this.ctx.kind === 'gateway' || h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = view.scheme
     h['x-request-id'] = this.requestId
     if (route.uriRewrite !== null) {

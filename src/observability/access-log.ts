@@ -30,7 +30,8 @@ export function accessLogFields (r: ActiveRequest, durationMs: number, flags: st
     bytes_sent: r.bytesSent,
     duration: Math.round(durationMs),
     upstream_service_time: r.upstreamServiceTimeMs < 0 ? '-' : String(r.upstreamServiceTimeMs),
-    x_forwarded_for: header(r, 'x-forwarded-for'),
+    // %REQ(X-FORWARDED-FOR)% after the connection manager appended the client address.
+    x_forwarded_for: dash(r.forwardedFor),
     user_agent: header(r, 'user-agent'),
     request_id: dash(r.requestId),
     authority: dash(r.view.authority),

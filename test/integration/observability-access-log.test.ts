@@ -99,7 +99,7 @@ t.test('text: Istio\'s default format, every field', async t => {
     t.equal(okLine.bytes_sent, '5', 'BYTES_SENT: the response body')
     t.equal(okLine.upstream_service_time, ok.headers['x-envoy-upstream-service-time'], 'RESP(X-ENVOY-UPSTREAM-SERVICE-TIME): what the client was told')
     t.ok(Number(okLine.duration) >= Number(okLine.upstream_service_time), 'DURATION covers the upstream service time')
-    t.equal(okLine.x_forwarded_for, '-')
+    t.equal(okLine.x_forwarded_for, '127.0.0.1', 'the client address the proxy appended')
     t.equal(okLine.user_agent, 'tap-agent/1')
     t.equal(okLine.request_id, 'rid-ok')
     t.equal(okLine.authority, 'example.com')
@@ -130,7 +130,7 @@ t.test('text: Istio\'s default format, every field', async t => {
     t.equal(nrLine.upstream_host, '-')
     t.equal(nrLine.upstream_cluster, '-')
     t.equal(nrLine.route_name, '-')
-    t.equal(nrLine.x_forwarded_for, '203.0.113.9')
+    t.equal(nrLine.x_forwarded_for, '203.0.113.9, 127.0.0.1', 'appended before routing, so a 404 logs it too')
   })
 
   t.test('a rewritten request logs the path the client sent', async t => {
@@ -157,7 +157,8 @@ t.test('json: the same fields as one object per line', async t => {
   t.equal(ok.upstream_host, `127.0.0.1:${up.port}`)
   t.equal(ok.upstream_cluster, ECHO)
   t.equal(ok.response_flags, '-', 'RESPONSE_FLAGS is "-" when there are none, in JSON too')
-  t.equal(ok.x_forwarded_for, null, 'an absent value is null in JSON, as Envoy writes it')
+  t.equal(ok.x_forwarded_for, '127.0.0.1', 'the client address the proxy appended')
+  t.equal(ok.requested_server_name, null, 'an absent value is null in JSON, as Envoy writes it')
   t.equal(nr.response_flags, 'NR')
   t.equal(nr.upstream_host, null)
   t.equal(nr.upstream_cluster, null)
