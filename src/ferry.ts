@@ -27,6 +27,7 @@ import { Logger } from './observability/logger'
 import { createHttpServer, DEFAULT_LISTENER_OPTIONS, type HttpListenerOptions } from './listener/http-listener'
 import { SYSTEM_CLOCK, type Clock, type ConnectionTarget, type ListenerContext, type ListenerKind, type ProxyContext, type SnapshotHolder } from './forwarding/context'
 import type { RequestView } from './routing/http-match'
+import { splitAuthority } from './routing/host-names'
 import { AdminServer } from './admin/admin-server'
 
 export interface FerryOptions {
@@ -530,12 +531,7 @@ export class Ferry {
 
 /** Explicit-proxy / Host-routed requests: the destination is what the request names. */
 function authorityTarget (view: RequestView): ConnectionTarget | null {
-  const a = view.authority
-  if (a === '') return null
-  const colon = a.lastIndexOf(':')
-  if (colon > 0 && !a.endsWith(']')) {
-    const port = Number(a.slice(colon + 1))
-    if (Number.isInteger(port) && port > 0) return { address: a.slice(0, colon).replace(/^\[|\]$/g, ''), port }
-  }
-  return { address: a.replace(/^\[|\]$/g, ''), port: 80 }
+  if (view.authority === '') return null
+  const { host, port } = splitAuthority(view.authority)
+  return { address: host.replace(/^\[|\]$/g, ''), port: port !== null && port > 0 ? port : 80 }
 }

@@ -9,7 +9,8 @@ import type { Dispatcher } from 'undici'
 import type { RouteEntry, Snapshot, WeightedDestination } from '../model/snapshot'
 import type { Cluster } from '../upstream/cluster'
 import type { Host } from '../upstream/host'
-import type { RequestView } from '../routing/http-match'
+import { firstRoute, type RequestView } from '../routing/http-match'
+import { splitAuthority } from '../routing/host-names'
 import type { HeaderMap } from '../filters/header-mutation'
 import { Tags, type ProxySpan } from '../observability/tracing'
 import { HOP_BY_HOP, connectionTokens } from './hop-by-hop'
@@ -102,7 +103,7 @@ export class ActiveRequest {
     this.requestId = typeof existingId === 'string' && existingId !== '' ? existingId : randomUUID()
     // Named for the route once one is chosen (RouteEntry.operation); until then, as Envoy names
     // a request no route decorates: the host and port it was sent to.
-    this.span = ctx.proxy.tracing.startSpan(req.headers, ctx.kind === 'outbound' ? 'CLIENT' : 'SERVER', `${hostOf(view.authority)}:${ctx.port}/*`)
+    this.span = ctx.proxy.tracing.startSpan(req.headers, ctx.kind === 'outbound' ? 'CLIENT' : 'SERVER', `${splitAuthority(view.authority).host}:${ctx.port}/*`)
 
     const target = ctx.target(req, view)
     this.target = target
@@ -123,13 +124,7 @@ export class ActiveRequest {
       this.localReply(LocalReply.noRoute)
       return
     }
-    let route: RouteEntry | null = null
-    for (const r of vhost.routes) {
-      if (r.match === null || r.match.matches(view)) {
-        route = r
-        break
-      }
-    }
+    const route = firstRoute(vhost.routes, view)
     if (route === null) {
       hcm.no_route.inc()
       this.localReply(LocalReply.noRoute)
@@ -617,10 +612,4 @@ function responseHeaderList (raw: Buffer[], serviceTimeMs: number): string[] {
   }
   out.push('x-envoy-upstream-service-time', String(serviceTimeMs), 'server', SERVER_NAME)
   return out
-}
-
-/** An authority without its port (`[::1]:80` keeps its brackets). */
-function hostOf (authority: string): string {
-  const colon = authority.lastIndexOf(':')
-  return colon > 0 && !authority.endsWith(']') ? authority.slice(0, colon) : authority
 }

@@ -3,6 +3,7 @@
 // dropped; its failures are counted on its own cluster and never touch the real request.
 
 import type { ActiveRequest } from './active-request'
+import { splitAuthority } from '../routing/host-names'
 import type { MirrorTarget } from '../model/snapshot'
 
 
@@ -16,8 +17,8 @@ export function sendMirrors (request: ActiveRequest, mirrors: readonly MirrorTar
     if (host === null) continue
     const headers = { ...request.upstreamHeaders }
     const authority = String(headers.host ?? request.view.authority)
-    const colon = authority.lastIndexOf(':')
-    headers.host = colon > 0 && !authority.endsWith(']') ? `${authority.slice(0, colon)}-shadow${authority.slice(colon)}` : `${authority}-shadow`
+    const { host: name, port } = splitAuthority(authority)
+    headers.host = port === null ? `${name}-shadow` : `${name}-shadow:${port}`
     const body = request.body
     const opts = { ...request.dispatchOptions(), headers: headers as Record<string, string | string[]>, body: Buffer.isBuffer(body) ? body : null }
     cluster.stats.upstream_rq_total.inc()

@@ -2,6 +2,7 @@
 
 import type { RedirectConfig, UriRewrite } from '../model/snapshot'
 import type { RequestView } from '../routing/http-match'
+import { splitAuthority } from '../routing/host-names'
 
 /** The upstream :path after `rewrite.uri` / `uriRegexRewrite`; the query string is kept. */
 export function applyUriRewrite (rw: UriRewrite, view: RequestView): string {
@@ -29,10 +30,9 @@ const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 }
 export function redirectLocation (r: RedirectConfig, view: RequestView): string {
   const scheme = r.scheme ?? view.scheme
   const authority = r.authority ?? view.authority
-  const colon = authority.lastIndexOf(':')
-  const hasPort = colon > 0 && !authority.endsWith(']') && /^\d+$/.test(authority.slice(colon + 1))
-  let host = hasPort ? authority.slice(0, colon) : authority
-  let port = hasPort ? Number(authority.slice(colon + 1)) : 0
+  const split = splitAuthority(authority)
+  let host = split.host
+  let port = split.port ?? 0
   if (r.port !== null) port = r.port
   if (r.scheme !== null && r.port === null && r.authority === null) port = 0 // a scheme change drops the request's port
   if (port === DEFAULT_PORTS[scheme]) port = 0

@@ -5,7 +5,7 @@
 import http, { type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { ListenerContext } from './context'
-import type { RequestView } from '../routing/http-match'
+import { firstRoute, type RequestView } from '../routing/http-match'
 import { LocalReply } from './local-reply'
 import { HOP_BY_HOP } from './hop-by-hop'
 import { writeRawReply } from '../listener/http-listener'
@@ -13,7 +13,7 @@ import { writeRawReply } from '../listener/http-listener'
 export function forwardUpgrade (ctx: ListenerContext, req: IncomingMessage, socket: Duplex, head: Buffer, view: RequestView): void {
   const snapshot = ctx.proxy.snapshots.current
   const vhost = ctx.routeTable(snapshot, ctx.port)?.table.lookup(view.authority) ?? null
-  const route = vhost?.routes.find(r => r.match === null || r.match.matches(view)) ?? null
+  const route = vhost === null ? null : firstRoute(vhost.routes, view)
   if (route === null || route.action.kind !== 'route') {
     writeRawReply(socket, LocalReply.noRoute.status, LocalReply.noRoute.body)
     return

@@ -1,6 +1,7 @@
 // Kubernetes/Istio host name forms: what a short name in a VirtualService means, and which Host
 // headers a sidecar accepts for a service (the Envoy virtual host `domains`).
 import { isIP } from 'node:net'
+import { getPortStart } from './virtual-host-table'
 
 /**
  * Istio's ResolveShortnameToFQDN (pilot/pkg/model/config.go), exactly: a name WITHOUT a dot gets
@@ -72,4 +73,15 @@ function ipv6Compliant(host: string): string {
 /** Go's net.JoinHostPort, which Istio's util.DomainName uses. */
 function hostPort(host: string, port: number): string {
   return `${ipv6Compliant(host)}:${port}`
+}
+
+/**
+ * `host[:port]` split where Envoy splits it (getPortStart: the last ':' outside IPv6 brackets).
+ * `port` is null when there is none or it is not a number; an IPv6 host keeps its brackets.
+ */
+export function splitAuthority (authority: string): { host: string, port: number | null } {
+  const i = getPortStart(authority)
+  if (i <= 0) return { host: authority, port: null }
+  const port = authority.slice(i + 1)
+  return /^\d+$/.test(port) ? { host: authority.slice(0, i), port: Number(port) } : { host: authority, port: null }
 }

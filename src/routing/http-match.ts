@@ -317,6 +317,18 @@ export function firstMatch<T extends { matches: readonly HttpMatch[] | null }>(r
   return null
 }
 
+/**
+ * The first of a virtual host's compiled routes that matches. The compiler emits one entry per
+ * match block (as Istio emits one Envoy route per block), so each has a single match or none.
+ */
+export function firstRoute<T extends { readonly match: HttpMatch | null }>(routes: readonly T[], req: RequestView): T | null {
+  for (let i = 0; i < routes.length; i++) {
+    const m = routes[i].match
+    if (m === null || m.matches(req)) return routes[i]
+  }
+  return null
+}
+
 // ---------------------------------------------------------------- compile-time conditions
 
 export interface StaticMatchContext {
