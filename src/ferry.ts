@@ -19,8 +19,9 @@ import type { RouteTable, Snapshot } from './model/snapshot'
 import { ClusterManager } from './upstream/cluster-manager'
 import {
   StatsStore, encodePeerMetadata, parsePeerMetadata, workloadIdentity,
-  type IstioRequestRecorder, type IstioStaticLabels, type PeerIdentity, type WorkloadIdentity
+  type IstioRequestRecorder, type PeerIdentity, type WorkloadIdentity
 } from './observability/stats'
+import { istioLabels } from './observability/istio-labels'
 import { Tracing, NULL_TRACING, type RequestTracing } from './observability/tracing'
 import { AccessLog, type AccessLogFormat } from './observability/access-log'
 import { Logger } from './observability/logger'
@@ -266,7 +267,7 @@ export class Ferry {
       ...parts,
       istioRecorder: (clusterName, snapshot, req) => kind === 'inbound'
         ? this.inboundRecorder(req.headers['x-envoy-peer-metadata'])
-        : this.istioRecorder(clusterName, snapshot, kind)
+        : this.istioRecorder(clusterName, snapshot)
     }
   }
 
@@ -413,7 +414,7 @@ export class Ferry {
   }
 
   /** Istio standard metrics handle for requests to a cluster, resolved once per snapshot. */
-  private istioRecorder (clusterName: string, snapshot: Snapshot, kind: ListenerKind): IstioRequestRecorder | null {
+  private istioRecorder (clusterName: string, snapshot: Snapshot): IstioRequestRecorder | null {
     let bySnapshot = this.istioRecorders.get(snapshot)
     if (bySnapshot === undefined) {
       bySnapshot = new Map()
@@ -423,34 +424,22 @@ export class Ferry {
     if (rec === undefined) {
       const spec = snapshot.clusterSpecs.get(clusterName)
       const self = this.self
-      const dest = spec?.endpoints[0]
-      const destLabels = dest?.labels ?? {}
+      const endpoint = spec?.endpoints[0]
+      const labels = endpoint?.labels ?? {}
       const svcName = spec?.serviceHost.split('.')[0] ?? 'unknown'
-      const labels: IstioStaticLabels = {
-        reporter: kind === 'inbound' ? 'destination' : 'source',
-        source_workload: self.workload,
-        source_workload_namespace: self.namespace,
-        source_principal: 'unknown',
-        source_app: self.app,
-        source_version: self.version,
-        source_canonical_service: self.canonicalService,
-        source_canonical_revision: self.canonicalRevision,
-        source_cluster: self.cluster,
-        destination_workload: dest?.workloadName ?? destLabels.app ?? 'unknown',
-        destination_workload_namespace: spec?.serviceNamespace ?? 'unknown',
-        destination_principal: 'unknown',
-        destination_app: destLabels.app ?? 'unknown',
-        destination_version: destLabels.version ?? 'unknown',
-        destination_service: spec?.serviceHost ?? 'unknown',
-        destination_service_name: svcName,
-        destination_service_namespace: spec?.serviceNamespace ?? 'unknown',
-        destination_canonical_service: destLabels['service.istio.io/canonical-name'] ?? destLabels.app ?? svcName,
-        destination_canonical_revision: destLabels['service.istio.io/canonical-revision'] ?? destLabels.version ?? 'latest',
-        destination_cluster: self.cluster,
-        request_protocol: 'http',
-        connection_security_policy: 'unknown'
+      // The destination as Istio fills it from endpoint metadata: its workload, labels and namespace.
+      const destination: WorkloadIdentity = {
+        workload: endpoint?.workloadName ?? labels.app ?? 'unknown',
+        namespace: spec?.serviceNamespace ?? 'unknown',
+        principal: 'unknown',
+        app: labels.app ?? 'unknown',
+        version: labels.version ?? 'unknown',
+        canonicalService: labels['service.istio.io/canonical-name'] ?? labels.app ?? svcName,
+        canonicalRevision: labels['service.istio.io/canonical-revision'] ?? labels.version ?? 'latest',
+        cluster: self.cluster
       }
-      rec = this.stats.istio.handle(labels)
+      const service = spec === undefined ? null : { host: spec.serviceHost, name: svcName, namespace: spec.serviceNamespace }
+      rec = this.stats.istio.handle(istioLabels('source', self, destination, service, 'unknown'))
       bySnapshot.set(clusterName, rec)
     }
     return rec
@@ -467,31 +456,9 @@ export class Ferry {
     if (cached !== undefined) return cached
     const peer: PeerIdentity | null = value === '' ? null : parsePeerMetadata(value)
     const self = this.self
-    const u = 'unknown'
-    const recorder = this.stats.istio.handle({
-      reporter: 'destination',
-      source_workload: peer?.workload ?? u,
-      source_workload_namespace: peer?.namespace ?? u,
-      source_principal: peer?.principal ?? u,
-      source_app: peer?.app ?? u,
-      source_version: peer?.version ?? u,
-      source_canonical_service: peer?.canonicalService ?? u,
-      source_canonical_revision: peer?.canonicalRevision ?? u,
-      source_cluster: peer?.cluster ?? u,
-      destination_workload: self.workload,
-      destination_workload_namespace: self.namespace,
-      destination_principal: self.principal,
-      destination_app: self.app,
-      destination_version: self.version,
-      destination_service: self.canonicalService === u ? u : `${self.canonicalService}.${self.namespace}.svc.cluster.local`,
-      destination_service_name: self.canonicalService,
-      destination_service_namespace: self.namespace,
-      destination_canonical_service: self.canonicalService,
-      destination_canonical_revision: self.canonicalRevision,
-      destination_cluster: self.cluster,
-      request_protocol: 'http',
-      connection_security_policy: 'none'
-    })
+    const cs = self.canonicalService
+    const service = { host: cs === 'unknown' ? cs : `${cs}.${self.namespace}.svc.cluster.local`, name: cs, namespace: self.namespace }
+    const recorder = this.stats.istio.handle(istioLabels('destination', peer, self, service, 'none'))
     if (this.inboundRecorders.size < 1000) this.inboundRecorders.set(value, recorder)
     return recorder
   }
