@@ -5,7 +5,7 @@ import type {
   ConfigSet, Destination, Diagnostic, GatewayResource, HTTPMatchRequest, HTTPRoute, VirtualServiceResource
 } from '../config/types'
 import { parseDuration } from '../config/duration'
-import { allOf, compileHttpMatch, staticMatch } from '../routing/http-match'
+import { allOf, compileHttpMatch, resolveGatewayName, staticMatch } from '../routing/http-match'
 import { VirtualHostTable, hostMatchesPattern } from '../routing/virtual-host-table'
 import { compileWeights } from '../routing/weighted-pick'
 import { compileRegex } from '../routing/regex'
@@ -165,7 +165,7 @@ class CompileContext {
   }
 
   private bindsGateway (vs: VirtualServiceResource, gwName: string): boolean {
-    const resolve = (g: string): string => (g === 'mesh' || g.includes('/') ? g : `${ns(vs)}/${g}`)
+    const resolve = (g: string): string => resolveGatewayName(g, ns(vs))
     const top = (vs.spec.gateways ?? []).map(resolve)
     if (top.includes(gwName)) return true
     // A match-level `gateways` can bind a route to a gateway the VS does not list at the top.
@@ -300,7 +300,7 @@ class CompileContext {
 
   private routeBound (vs: VirtualServiceResource, gateway: string): boolean {
     if (gateway === 'mesh') return this.bindsMesh(vs) && ((vs.spec.gateways ?? []).length === 0 || (vs.spec.gateways ?? []).includes('mesh'))
-    const resolve = (g: string): string => (g === 'mesh' || g.includes('/') ? g : `${ns(vs)}/${g}`)
+    const resolve = (g: string): string => resolveGatewayName(g, ns(vs))
     return (vs.spec.gateways ?? []).map(resolve).includes(gateway)
   }
 
