@@ -7,24 +7,30 @@ import type { Duplex } from 'node:stream'
 import type { ListenerContext } from './context'
 import { firstRoute, type RequestView } from '../routing/http-match'
 import { LocalReply } from './local-reply'
+import { passthroughRoute } from './passthrough'
 import { HOP_BY_HOP } from './hop-by-hop'
 import { writeRawReply } from '../listener/http-listener'
 
 export function forwardUpgrade (ctx: ListenerContext, req: IncomingMessage, socket: Duplex, head: Buffer, view: RequestView): void {
   const snapshot = ctx.proxy.snapshots.current
-  const vhost = ctx.routeTable(snapshot, ctx.port)?.table.lookup(view.authority) ?? null
-  const route = vhost === null ? null : firstRoute(vhost.routes, view)
+  // As for any request: the destination's port picks the route table (sidecar), and an
+  // unclaimed destination passes through under ALLOW_ANY.
+  const target = ctx.target(req, view)
+  const vhost = ctx.routeTable(snapshot, target?.port ?? ctx.port)?.table.lookup(view.authority) ?? null
+  const route = vhost === null
+    ? (ctx.unmatched === 'passthrough' && target !== null ? passthroughRoute(target) : null)
+    : firstRoute(vhost.routes, view)
   if (route === null || route.action.kind !== 'route') {
     writeRawReply(socket, LocalReply.noRoute.status, LocalReply.noRoute.body)
     return
   }
   const dest = route.action.destinations[route.action.picker.pick(ctx.proxy.random())]
-  const cluster = snapshot.clusters.get(dest.clusterName)
-  if (cluster === undefined) {
+  const cluster = ctx.cluster(snapshot, dest.clusterName)
+  if (cluster === null) {
     writeRawReply(socket, LocalReply.noCluster.status, LocalReply.noCluster.body)
     return
   }
-  const host = cluster.lb.chooseHost({ hashKey: null, attempted: null })
+  const host = cluster.lb.chooseHost({ hashKey: null, attempted: null, originalDst: target })
   if (host === null) {
     writeRawReply(socket, LocalReply.noHealthyUpstream.status, LocalReply.noHealthyUpstream.body)
     return
