@@ -148,9 +148,14 @@ async function main () {
   else if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.js'))) {
     throw new Error('dist/ is missing: run `npx tsc -p .` (or `npm ci`, which builds it) first')
   }
-  if (!tools.fortio) notes.push('fortio not on PATH: wrk drives throughput, hey the fixed-rate sweep (hey reports latency at 0.1 ms resolution and starts its workers in lockstep, so high connection counts arrive in bursts)')
-  if (!tools.wrk && !tools.fortio) notes.push('wrk not installed (apt-get install -y wrk): throughput falls back to ' + (tools.hey ? 'hey' : 'autocannon via npx'))
-  if (!tools.hey && !tools.fortio) notes.push('hey not installed (apt-get install -y hey): the latency sweep falls back to autocannon via npx')
+  if (!tools.fortio) {
+    const sweep = tools.h2load
+      ? 'h2load the fixed-rate sweep (connections opened 1/qps apart so their requests interleave, as fortio -jitter does; per-request times in µs)'
+      : tools.hey
+        ? 'hey the fixed-rate sweep (h2load is not installed: hey reports latency at 0.1 ms resolution and starts its workers in lockstep, so high connection counts arrive in bursts)'
+        : 'autocannon via npx the fixed-rate sweep (apt-get install -y nghttp2-client for h2load)'
+    notes.push(`fortio not on PATH: ${tools.wrk ? 'wrk' : tools.hey ? 'hey' : 'autocannon via npx'} drives throughput, ${sweep}`)
+  }
   if (!tools.taskset) notes.push('taskset not found: nothing is pinned to a core')
   notes.push(`placement: ${place.note}`)
   if (loadBefore[0] > machine.nproc * 0.25) {

@@ -1,13 +1,13 @@
 'use strict'
-// Checks the benchmark's own plumbing without load: the output parsers of fortio, wrk, hey and
-// autocannon, and the fortio path end to end through a stand-in `fortio` on PATH (fortio is not
-// installable on every machine, so its path would otherwise go unexercised).
+// Checks the benchmark's own plumbing without load: the output parsers of fortio, wrk, h2load,
+// hey and autocannon, and the fortio and h2load paths end to end through stand-ins on PATH
+// (fortio is not installable on every machine, so its path would otherwise go unexercised).
 //   node bench/selftest.js
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { LoadGenerator, parseFortioJson, parseWrkJson, parseHeyCsv, parseAutocannonJson } = require('./lib/loadgen')
+const { LoadGenerator, parseFortioJson, parseWrkJson, parseH2load, parseHeyCsv, parseAutocannonJson } = require('./lib/loadgen')
 
 // The fields fortio's `load -json -` writes that the benchmark reads (periodic.RunnerResults +
 // fhttp.HTTPRunnerResults); Values are seconds, ActualDuration nanoseconds, RetCodes keyed by code.
@@ -45,6 +45,14 @@ function parsers () {
   assert.deepEqual([h.requests, h.rps, h.errors], [100, 50, 1])
   assert.ok(Math.abs(h.p50Ms - 5) < 1e-9 && Math.abs(h.p99Ms - 9.9) < 1e-9)
 
+  // h2load --log-file: start µs, status, duration µs; 100 lines, one 503, two requests unanswered.
+  const tsv = Array.from({ length: 100 }, (_, i) => `${1795327197085153 + i * 1000}\t${i === 0 ? 503 : 200}\t${(i + 1) * 10}`).join('\n') + '\n'
+  const h2 = parseH2load(tsv, 'progress: 100% done\n\nfinished in 2.00s, 50.00 req/s, 56.25KB/s\nrequests: 102 total\n', 102)
+  assert.deepEqual([h2.requests, h2.rps, h2.errors], [100, 50, 3])
+  assert.ok(Math.abs(h2.p50Ms - 0.5) < 1e-9 && Math.abs(h2.p99Ms - 0.99) < 1e-9)
+  assert.equal(parseH2load('', 'finished in 640.23ms, 999.64 req/s', 0).durationS, 0.64023)
+  assert.throws(() => parseH2load('', 'connect failed', 1), /finished in/)
+
   const a = parseAutocannonJson(JSON.stringify({ duration: 10, requests: { total: 5000 }, latency: { p50: 1, p90: 2, p99: 3 }, errors: 1, non2xx: 2, timeouts: 0 }))
   assert.deepEqual([a.rps, a.errors, a.p99Ms], [500, 3, 3])
 }
@@ -78,9 +86,53 @@ process.stdout.write(${JSON.stringify(JSON.stringify(FORTIO_JSON, null, 2))} + '
     assert.equal(flag('-r'), '0.00001')
     assert.equal(flag('-json'), '-')
     assert.equal(flag('-H'), 'Host: svc:9080')
+    assert.ok(argv.includes('-jitter=true'), 'a fixed-rate run de-synchronises the connections, as Istio runs fortio')
     assert.equal(argv[argv.length - 1], 'http://127.0.0.1:1/echo?size=1024')
     await lg.throughput({ url: 'http://127.0.0.1:1/', host: null, connections: 16, durationS: 3 })
-    assert.equal(JSON.parse(fs.readFileSync(argvFile, 'utf8'))[2], '0') // -qps 0: as fast as possible
+    const closed = JSON.parse(fs.readFileSync(argvFile, 'utf8'))
+    assert.equal(closed[2], '0') // -qps 0: as fast as possible
+    assert.ok(!closed.includes('-jitter=true'))
+  } finally {
+    process.env.PATH = oldPath
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** A stand-in h2load that records its argv, writes a --log-file and prints h2load's summary. */
+async function h2loadPath () {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-selftest-'))
+  const argvFile = path.join(dir, 'argv.json')
+  const bin = path.join(dir, 'h2load')
+  fs.writeFileSync(bin, `#!${process.execPath}
+const argv = process.argv.slice(2)
+require('fs').writeFileSync(${JSON.stringify(argvFile)}, JSON.stringify(argv))
+const n = Number(argv[argv.indexOf('-n') + 1])
+const lines = []
+for (let i = 0; i < n; i++) lines.push(\`\${1795327197085153 + i}\\t200\\t\${300 + (i % 100)}\`)
+require('fs').writeFileSync(argv[argv.indexOf('--log-file') + 1], lines.join('\\n') + '\\n')
+process.stdout.write('finished in 3.00s, 1000.00 req/s, 1.12MB/s\\nrequests: ' + n + ' total\\n')
+`)
+  fs.chmodSync(bin, 0o755)
+  const oldPath = process.env.PATH
+  process.env.PATH = `${dir}:${oldPath}`
+  try {
+    const lg = new LoadGenerator({ h2load: { path: bin }, wrk: { path: '/nonexistent' } }, null)
+    assert.equal(lg.fixedRateTool, 'h2load')
+    const r = await lg.fixedRate({ url: 'http://127.0.0.1:1/', host: 'svc:9080', connections: 16, durationS: 3, qps: 1000 })
+    assert.deepEqual([r.tool, r.requests, r.errors, r.rps], ['h2load', 3000, 0, 1000])
+    assert.ok(Math.abs(r.p50Ms - 0.349) < 1e-9, String(r.p50Ms))
+    const argv = JSON.parse(fs.readFileSync(argvFile, 'utf8'))
+    const flag = name => argv[argv.indexOf(name) + 1]
+    assert.equal(argv[0], '--h1')
+    assert.equal(flag('-n'), '3000')
+    assert.equal(flag('-c'), '16')
+    assert.equal(flag('--rps'), '62.5')
+    // One connection opened every 1/qps seconds: their requests interleave, 1 ms apart.
+    assert.equal(flag('-r'), '1')
+    assert.equal(flag('--rate-period'), '1ms')
+    assert.equal(flag('-H'), ':authority: svc:9080')
+    assert.equal(argv[argv.length - 1], 'http://127.0.0.1:1/')
+    assert.ok(!fs.existsSync(flag('--log-file')), 'the log file is removed')
   } finally {
     process.env.PATH = oldPath
     fs.rmSync(dir, { recursive: true, force: true })
@@ -90,6 +142,7 @@ process.stdout.write(${JSON.stringify(JSON.stringify(FORTIO_JSON, null, 2))} + '
 async function main () {
   parsers()
   await fortioPath()
+  await h2loadPath()
   console.log('bench selftest: ok')
 }
 

@@ -4,9 +4,11 @@
 // where `errors` counts failed requests (connection errors and non-2xx answers).
 //
 // Preference follows Istio's perf tooling: fortio when on PATH (closed loop at -qps 0 for
-// throughput, fixed -qps for the latency sweep), else wrk for throughput and hey for fixed-rate
-// latency, else autocannon through npx as the last resort.
+// throughput, fixed -qps with -jitter for the latency sweep), else wrk for throughput and h2load
+// (hey without it) for fixed-rate latency, else autocannon through npx as the last resort.
 
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { runToCompletion } = require('./proc')
 
@@ -95,6 +97,38 @@ function parseHeyCsv (text, durationS) {
   }
 }
 
+/**
+ * h2load `--log-file`: one tab-separated line per finished request: start (µs since the epoch),
+ * status code, microseconds until the end of the response. `stdout` gives the run's length
+ * ("finished in 10.08s") and `sent` is how many requests were asked for, so requests that never
+ * got an answer count as errors too.
+ */
+function parseH2load (logText, stdout, sent) {
+  const lats = []
+  let non2xx = 0
+  for (const line of logText.split('\n')) {
+    if (line === '') continue
+    const cols = line.split('\t')
+    const status = Number(cols[1])
+    lats.push(Number(cols[2]) / 1000)
+    if (!(status >= 200 && status < 300)) non2xx++
+  }
+  lats.sort((a, b) => a - b)
+  const m = /finished in ([\d.]+)(us|ms|s)\b/.exec(stdout)
+  if (!m) throw new Error(`h2load printed no "finished in" line:\n${stdout.slice(-500)}`)
+  const durationS = Number(m[1]) / (m[2] === 's' ? 1 : m[2] === 'ms' ? 1e3 : 1e6)
+  return {
+    tool: 'h2load',
+    requests: lats.length,
+    durationS,
+    rps: lats.length / durationS,
+    errors: non2xx + Math.max(0, sent - lats.length),
+    p50Ms: percentile(lats, 50),
+    p90Ms: percentile(lats, 90),
+    p99Ms: percentile(lats, 99)
+  }
+}
+
 /** autocannon `-j`: latency percentiles in ms, requests.total, non2xx and errors. */
 function parseAutocannonJson (text) {
   const d = JSON.parse(text.slice(text.indexOf('{')))
@@ -122,7 +156,7 @@ class LoadGenerator {
     this.tools = tools
     this.cores = cores
     this.throughputTool = tools.fortio ? 'fortio' : tools.wrk ? 'wrk' : tools.hey ? 'hey' : 'autocannon'
-    this.fixedRateTool = tools.fortio ? 'fortio' : tools.hey ? 'hey' : 'autocannon'
+    this.fixedRateTool = tools.fortio ? 'fortio' : tools.h2load ? 'h2load' : tools.hey ? 'hey' : 'autocannon'
   }
 
   /** Closed loop, as fast as the target answers, over `connections` keep-alive connections. */
@@ -145,6 +179,7 @@ class LoadGenerator {
   async fixedRate ({ url, host, connections, durationS, qps }) {
     switch (this.fixedRateTool) {
       case 'fortio': return this.fortio({ url, host, connections, durationS, qps })
+      case 'h2load': return this.h2load({ url, host, connections, durationS, qps })
       case 'hey': return this.hey({ url, host, connections, durationS, qps })
       default: return this.autocannon({ url, host, connections, durationS, qps })
     }
@@ -152,12 +187,36 @@ class LoadGenerator {
 
   async fortio ({ url, host, connections, durationS, qps }) {
     // -r 0.00001: 10 µs histogram resolution, as Istio's perf runs use; -json -: JSON on stdout.
+    // -jitter: at a fixed rate the connections drift apart instead of sending in lockstep, as
+    // Istio's perf scripts run fortio (istio/tools perf/benchmark: `fortio load -jitter=True`).
     const args = ['load', '-qps', String(qps), '-c', String(connections), '-t', `${durationS}s`,
       '-r', '0.00001', '-p', '50,90,99', '-loglevel', 'Warning', '-json', '-']
+    if (qps > 0) args.push('-jitter=true')
     if (host) args.push('-H', `Host: ${host}`)
     args.push(url)
     const { stdout } = await runToCompletion(this.cores, 'fortio', args)
     return parseFortioJson(stdout)
+  }
+
+  async h2load ({ url, host, connections, durationS, qps }) {
+    // Each connection sends qps/connections per second (--rps), and the connections are opened
+    // one every 1/qps seconds (-r, --rate-period), so their requests interleave evenly instead
+    // of arriving in bursts; --log-file gives every request's time in microseconds.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-h2load-'))
+    const logFile = path.join(dir, 'requests.tsv')
+    const sent = Math.max(connections, Math.round(qps * durationS))
+    const periodMs = Math.max(1, Math.round(1000 / qps))
+    const perPeriod = Math.max(1, Math.round(qps / 1000))
+    const args = ['--h1', '-n', String(sent), '-c', String(connections), '-r', String(perPeriod), '--rate-period', `${periodMs}ms`,
+      '--rps', String(qps / connections), '--log-file', logFile]
+    if (host) args.push('-H', `:authority: ${host}`)
+    args.push(url)
+    try {
+      const { stdout } = await runToCompletion(this.cores, 'h2load', args)
+      return parseH2load(fs.readFileSync(logFile, 'utf8'), stdout, sent)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   }
 
   async hey ({ url, host, connections, durationS, qps }) {
@@ -180,4 +239,4 @@ class LoadGenerator {
   }
 }
 
-module.exports = { LoadGenerator, parseFortioJson, parseWrkJson, parseHeyCsv, parseAutocannonJson, percentile }
+module.exports = { LoadGenerator, parseFortioJson, parseWrkJson, parseH2load, parseHeyCsv, parseAutocannonJson, percentile }

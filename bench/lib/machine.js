@@ -47,6 +47,7 @@ function detectTools () {
     fortio: tool('fortio', ['version']),
     nginx: tool('nginx', ['-v'], t => firstLine(t).replace(/^nginx version:\s*/, '')),
     wrk: tool('wrk', ['-v'], t => firstLine(t).replace(/Copyright.*$/, '')),
+    h2load: tool('h2load', ['--version'], t => firstLine(t).replace(/^h2load\s*/, '')),
     // hey has no version flag; the Debian package version is the best available.
     hey: which('hey') ? { path: which('hey'), version: debianVersion('hey') || 'unknown' } : null,
     taskset: HAVE_TASKSET ? { path: which('taskset'), version: firstLine(capture('taskset', ['-V'])) } : null,

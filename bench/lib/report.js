@@ -74,7 +74,7 @@ function markdown (results) {
   out.push(`| memory | ${(m.memTotalMB / 1024).toFixed(1)} GiB |`)
   out.push(`| kernel | ${m.kernel} |`)
   out.push(`| node | ${m.node} |`)
-  for (const name of ['fortio', 'nginx', 'wrk', 'hey']) out.push(`| ${name} | ${t[name] ? t[name].version : 'not installed'} |`)
+  for (const name of ['fortio', 'nginx', 'wrk', 'h2load', 'hey']) out.push(`| ${name} | ${t[name] ? t[name].version : 'not installed'} |`)
   out.push(`| node-http-proxy | ${t.httpProxy ? t.httpProxy.version : 'not installed (peer skipped)'} |`)
   out.push(`| placement | ${results.placement.note} |`)
   out.push(`| upstream | ${results.upstream} |`)
