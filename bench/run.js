@@ -115,7 +115,10 @@ async function benchTarget (target, lg, opts, proxyCore) {
     console.log(`  ${opts.qps} rps, c=${String(c).padStart(2)}: ${Math.round(r.rps)} rps, p50 ${r.p50Ms.toFixed(2)} p90 ${r.p90Ms.toFixed(2)} p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}${pct(r)}`)
   }
   const peaks = [throughput, ...sweep].map(r => r.peakRssMB).filter(v => v !== null)
-  return { name: target.name, label: target.label, throughput, sweep, peakRssMB: peaks.length > 0 ? Math.max(...peaks) : null }
+  // The lifetime high-water mark also holds start-up and warm-up (V8 compiling undici's llhttp
+  // WebAssembly at the first requests takes ~35 MB for a moment), which the sampled peak skips.
+  const hwm = target.groups.map(g => proc.processTree(g.rootPid).reduce((sum, pid) => sum + proc.hwmMB(pid), 0))
+  return { name: target.name, label: target.label, throughput, sweep, peakRssMB: peaks.length > 0 ? Math.max(...peaks) : null, hwmMB: hwm.length > 0 ? Math.max(...hwm) : null }
 }
 
 /** Latency added over direct at the same connection count. */

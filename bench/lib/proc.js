@@ -196,15 +196,21 @@ function cpuSeconds (pids) {
   return ticks / CLK_TCK
 }
 
-/** VmRSS in MB of one pid (0 when gone). */
-function rssMB (pid) {
+/** A `/proc/PID/status` size field (VmRSS, VmHWM) in MB (0 when the process is gone). */
+function statusMB (pid, field) {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
     return m ? Number(m[1]) / 1024 : 0
   } catch {
     return 0
   }
 }
+
+/** VmRSS in MB of one pid (0 when gone). */
+const rssMB = pid => statusMB(pid, 'VmRSS')
+
+/** VmHWM in MB of one pid: the largest RSS it ever had, start-up and warm-up included. */
+const hwmMB = pid => statusMB(pid, 'VmHWM')
 
 /**
  * Busy time of one core in seconds (user+nice+system+irq+softirq+steal from /proc/stat), or null
@@ -280,5 +286,5 @@ class ResourceMonitor {
 
 module.exports = {
   CLK_TCK, HAVE_TASKSET, setNice, which, startProcess, runToCompletion, stopProcess, killAll, freePort,
-  httpGet, waitForHttp, sleep, processTree, cpuSeconds, coreBusySeconds, rssMB, ResourceMonitor
+  httpGet, waitForHttp, sleep, processTree, cpuSeconds, coreBusySeconds, rssMB, hwmMB, ResourceMonitor
 }

@@ -45,6 +45,7 @@ function headline (results) {
   }
   add('CPU-s per 1000 requests at saturation', ferry.throughput.cpuPer1000, `≤ ${TARGETS.cpuPer1000}`, ferry.throughput.cpuPer1000 <= TARGETS.cpuPer1000)
   add('peak RSS under load (MB)', ferry.peakRssMB, `≤ ${TARGETS.rssMB}`, ferry.peakRssMB <= TARGETS.rssMB)
+  if (ferry.hwmMB != null) add('lifetime peak RSS, start-up and warm-up included (VmHWM, MB)', ferry.hwmMB, `≤ ${TARGETS.rssMB}`, ferry.hwmMB <= TARGETS.rssMB)
   return rows
 }
 

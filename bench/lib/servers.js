@@ -72,6 +72,13 @@ function directTarget (upstream) {
   }
 }
 
+/** The Node flags on bin/ferry.js's first line (`#!/usr/bin/env -S node FLAGS`): Ferry runs with them, as the image does. */
+function ferryNodeFlags () {
+  const first = fs.readFileSync(ferryBin, 'utf8').split('\n', 1)[0]
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first)
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : []
+}
+
 /** Ferry's common flags: admin on a free port, stats always on, tracing to the collector. */
 async function ferryProcess (name, cores, dir, role, yaml, extra, collector, nodeArgs = []) {
   const cfgDir = path.join(dir, `${name}-config`)
@@ -79,6 +86,7 @@ async function ferryProcess (name, cores, dir, role, yaml, extra, collector, nod
   fs.writeFileSync(path.join(cfgDir, 'bench.yaml'), yaml)
   const adminPort = await proc.freePort()
   const args = [
+    ...ferryNodeFlags(),
     ...nodeArgs,
     ferryBin, 'run', '--role', role, '--config', cfgDir, '--namespace', 'bench',
     '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn', '--drain-duration', '1s',

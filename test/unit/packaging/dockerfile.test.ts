@@ -78,7 +78,13 @@ t.test('runtime stage: iptables, no toolchain, user 1337, entrypoint and command
 
   const entrypoint = runtime.instructions.filter(i => i.keyword === 'ENTRYPOINT').pop()
   const cmd = runtime.instructions.filter(i => i.keyword === 'CMD').pop()
-  t.same(entrypoint?.exec, ['node', '/app/bin/ferry.js'], 'ENTRYPOINT in exec form: node is PID 1 and receives SIGTERM')
+  // The Node flags are bin/ferry.js's own (its `#!/usr/bin/env -S node FLAGS` line), so the image
+  // runs Ferry as the CLI and the benchmark do.
+  const shebang = readFileSync(join(ROOT, 'bin', 'ferry.js'), 'utf8').split('\n', 1)[0]
+  const nodeFlags = /^#!\/usr\/bin\/env -S node((?: --[a-z0-9-]+(?:=\S+)?)*)$/.exec(shebang)
+  t.ok(nodeFlags, `bin/ferry.js starts with #!/usr/bin/env -S node [flags] (${shebang})`)
+  const flags = (nodeFlags?.[1] ?? '').trim().split(' ').filter(f => f !== '')
+  t.same(entrypoint?.exec, ['node', ...flags, '/app/bin/ferry.js'], 'ENTRYPOINT in exec form with bin/ferry.js\'s node flags: node is PID 1 and receives SIGTERM')
   t.ok(cmd?.exec, 'CMD in exec form')
   const argv = cmd?.exec ?? []
   t.ok((SUBCOMMANDS as readonly string[]).includes(argv[0]), `CMD starts with a CLI subcommand (${argv[0]})`)
