@@ -57,20 +57,35 @@ function parsers () {
   assert.deepEqual([a.rps, a.errors, a.p99Ms], [500, 3, 3])
 }
 
-/** A stand-in fortio that records its argv and prints FORTIO_JSON on stdout, chatter on stderr. */
-async function fortioPath () {
+/**
+ * Puts an executable `name` on PATH for the length of `use(bin, argvFile)`. Its body (`script`,
+ * JavaScript run by this node) sees `argv` and first records it in `argvFile` as JSON.
+ */
+async function withStandIn (name, script, use) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-selftest-'))
   const argvFile = path.join(dir, 'argv.json')
-  const bin = path.join(dir, 'fortio')
+  const bin = path.join(dir, name)
   fs.writeFileSync(bin, `#!${process.execPath}
-require('fs').writeFileSync(${JSON.stringify(argvFile)}, JSON.stringify(process.argv.slice(2)))
-process.stderr.write('Fortio 1.60.3 running at 1000 queries per second\\nAll done 9995 calls\\n')
-process.stdout.write(${JSON.stringify(JSON.stringify(FORTIO_JSON, null, 2))} + '\\n')
-`)
+const argv = process.argv.slice(2)
+require('fs').writeFileSync(${JSON.stringify(argvFile)}, JSON.stringify(argv))
+${script}`)
   fs.chmodSync(bin, 0o755)
   const oldPath = process.env.PATH
   process.env.PATH = `${dir}:${oldPath}`
   try {
+    await use(bin, argvFile)
+  } finally {
+    process.env.PATH = oldPath
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** A stand-in fortio that prints FORTIO_JSON on stdout, chatter on stderr. */
+function fortioPath () {
+  return withStandIn('fortio', `
+process.stderr.write('Fortio 1.60.3 running at 1000 queries per second\\nAll done 9995 calls\\n')
+process.stdout.write(${JSON.stringify(JSON.stringify(FORTIO_JSON, null, 2))} + '\\n')
+`, async (bin, argvFile) => {
     const lg = new LoadGenerator({ fortio: { path: bin } }, null)
     assert.equal(lg.throughputTool, 'fortio')
     assert.equal(lg.fixedRateTool, 'fortio')
@@ -92,30 +107,18 @@ process.stdout.write(${JSON.stringify(JSON.stringify(FORTIO_JSON, null, 2))} + '
     const closed = JSON.parse(fs.readFileSync(argvFile, 'utf8'))
     assert.equal(closed[2], '0') // -qps 0: as fast as possible
     assert.ok(!closed.includes('-jitter=true'))
-  } finally {
-    process.env.PATH = oldPath
-    fs.rmSync(dir, { recursive: true, force: true })
-  }
+  })
 }
 
-/** A stand-in h2load that records its argv, writes a --log-file and prints h2load's summary. */
-async function h2loadPath () {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-selftest-'))
-  const argvFile = path.join(dir, 'argv.json')
-  const bin = path.join(dir, 'h2load')
-  fs.writeFileSync(bin, `#!${process.execPath}
-const argv = process.argv.slice(2)
-require('fs').writeFileSync(${JSON.stringify(argvFile)}, JSON.stringify(argv))
+/** A stand-in h2load that writes a --log-file and prints h2load's summary. */
+function h2loadPath () {
+  return withStandIn('h2load', `
 const n = Number(argv[argv.indexOf('-n') + 1])
 const lines = []
 for (let i = 0; i < n; i++) lines.push(\`\${1795327197085153 + i}\\t200\\t\${300 + (i % 100)}\`)
 require('fs').writeFileSync(argv[argv.indexOf('--log-file') + 1], lines.join('\\n') + '\\n')
 process.stdout.write('finished in 3.00s, 1000.00 req/s, 1.12MB/s\\nrequests: ' + n + ' total\\n')
-`)
-  fs.chmodSync(bin, 0o755)
-  const oldPath = process.env.PATH
-  process.env.PATH = `${dir}:${oldPath}`
-  try {
+`, async (bin, argvFile) => {
     const lg = new LoadGenerator({ h2load: { path: bin }, wrk: { path: '/nonexistent' } }, null)
     assert.equal(lg.fixedRateTool, 'h2load')
     const r = await lg.fixedRate({ url: 'http://127.0.0.1:1/', host: 'svc:9080', connections: 16, durationS: 3, qps: 1000 })
@@ -133,10 +136,7 @@ process.stdout.write('finished in 3.00s, 1000.00 req/s, 1.12MB/s\\nrequests: ' +
     assert.equal(flag('-H'), ':authority: svc:9080')
     assert.equal(argv[argv.length - 1], 'http://127.0.0.1:1/')
     assert.ok(!fs.existsSync(flag('--log-file')), 'the log file is removed')
-  } finally {
-    process.env.PATH = oldPath
-    fs.rmSync(dir, { recursive: true, force: true })
-  }
+  })
 }
 
 async function main () {
