@@ -129,7 +129,7 @@ export const OUTLIER_DETECTION_STATS = [
 export const DEFAULT_MAX_EJECTION_TIME_MS = 300_000
 
 /** Validates a detector's config (constructors trust nothing) and returns its max ejection time. */
-export function checkedMaxEjectionTime (config: OutlierDetectionConfig): number {
+function checkedMaxEjectionTime (config: OutlierDetectionConfig): number {
   if (!(config.intervalMs > 0)) throw new RangeError(`outlier detection: interval must be > 0, got ${config.intervalMs}`)
   if (!(config.baseEjectionTimeMs > 0)) {
     throw new RangeError(`outlier detection: baseEjectionTime must be > 0, got ${config.baseEjectionTimeMs}`)
@@ -151,6 +151,15 @@ export function checkedMaxEjectionTime (config: OutlierDetectionConfig): number 
  * count exactly alike.
  */
 export abstract class OutlierCounters {
+  readonly intervalMs: number
+  readonly baseEjectionTimeMs: number
+  readonly maxEjectionTimeMs: number
+  readonly maxEjectionPercent: number
+  readonly split: boolean
+  // Thresholds with 0 meaning off: a counter is compared after ++, so it never equals 0.
+  protected readonly threshold5xx: number
+  protected readonly thresholdGateway: number
+  protected readonly thresholdLocalOrigin: number
   protected sink: OutlierStatsSink | null = null
   ejectionsEnforcedTotal = 0
   ejectionsOverflow = 0
@@ -160,6 +169,18 @@ export abstract class OutlierCounters {
   ejectionsDetectedConsecutive5xx = 0
   ejectionsDetectedConsecutiveGatewayFailure = 0
   ejectionsDetectedConsecutiveLocalOriginFailure = 0
+
+  /** The settings both detectors (one process, or workers sharing memory) read from Istio's config. */
+  constructor (config: OutlierDetectionConfig) {
+    this.intervalMs = config.intervalMs
+    this.baseEjectionTimeMs = config.baseEjectionTimeMs
+    this.maxEjectionTimeMs = checkedMaxEjectionTime(config)
+    this.maxEjectionPercent = config.maxEjectionPercent
+    this.split = config.splitExternalLocalOriginErrors
+    this.threshold5xx = positiveOrOff(config.consecutive5xx)
+    this.thresholdGateway = positiveOrOff(config.consecutiveGatewayErrors)
+    this.thresholdLocalOrigin = this.split ? positiveOrOff(config.consecutiveLocalOriginFailures) : 0
+  }
 
   abstract get ejectionsActive (): number
 
@@ -212,30 +233,12 @@ export abstract class OutlierCounters {
 class OutlierDetectorImpl extends OutlierCounters implements OutlierDetector {
   readonly hostSet: HostSet
   readonly clock: Clock
-  readonly intervalMs: number
-  readonly baseEjectionTimeMs: number
-  readonly maxEjectionTimeMs: number
-  readonly maxEjectionPercent: number
-  readonly split: boolean
-  // Thresholds with 0 meaning off: a counter is compared after ++, so it never equals 0.
-  private readonly threshold5xx: number
-  private readonly thresholdGateway: number
-  private readonly thresholdLocalOrigin: number
   private timer: TimerHandle | null
 
   constructor (config: OutlierDetectionConfig, hostSet: HostSet, clock: Clock = SYSTEM_CLOCK) {
-    super()
-    const maxEjection = checkedMaxEjectionTime(config)
+    super(config)
     this.hostSet = hostSet
     this.clock = clock
-    this.intervalMs = config.intervalMs
-    this.baseEjectionTimeMs = config.baseEjectionTimeMs
-    this.maxEjectionTimeMs = maxEjection
-    this.maxEjectionPercent = config.maxEjectionPercent
-    this.split = config.splitExternalLocalOriginErrors
-    this.threshold5xx = positiveOrOff(config.consecutive5xx)
-    this.thresholdGateway = positiveOrOff(config.consecutiveGatewayErrors)
-    this.thresholdLocalOrigin = this.split ? positiveOrOff(config.consecutiveLocalOriginFailures) : 0
     // One closure per detector, not per request. unref: a detector must never keep the
     // process alive during shutdown.
     this.timer = clock.setInterval(() => { this.onIntervalTimer() }, config.intervalMs)

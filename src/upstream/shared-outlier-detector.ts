@@ -20,7 +20,7 @@
 import type { Host } from './host'
 import type { HealthSource, HostSet } from './host-set'
 import {
-  OutlierCounters, SYSTEM_CLOCK, checkedMaxEjectionTime,
+  OutlierCounters, SYSTEM_CLOCK,
   type Clock, type LocalOriginFailure, type OutlierDetectionConfig, type OutlierDetector, type OutlierEjectionType, type TimerHandle
 } from './outlier-detector'
 import {
@@ -36,14 +36,6 @@ export const SHARED_CLOCK: Clock = { ...SYSTEM_CLOCK, now: sharedNow }
 const TICK_SLACK = 0.9
 
 export class SharedOutlierDetector extends OutlierCounters implements OutlierDetector, HealthSource {
-  readonly intervalMs: number
-  readonly baseEjectionTimeMs: number
-  readonly maxEjectionTimeMs: number
-  readonly maxEjectionPercent: number
-  readonly split: boolean
-  private readonly threshold5xx: number
-  private readonly thresholdGateway: number
-  private readonly thresholdLocalOrigin: number
   private readonly i32: Int32Array
   private readonly f64: Float64Array
   private timer: TimerHandle | null
@@ -58,16 +50,7 @@ export class SharedOutlierDetector extends OutlierCounters implements OutlierDet
     private readonly worker: number,
     private readonly clock: Clock = SHARED_CLOCK
   ) {
-    super()
-    const maxEjection = checkedMaxEjectionTime(config)
-    this.intervalMs = config.intervalMs
-    this.baseEjectionTimeMs = config.baseEjectionTimeMs
-    this.maxEjectionTimeMs = maxEjection
-    this.maxEjectionPercent = config.maxEjectionPercent
-    this.split = config.splitExternalLocalOriginErrors
-    this.threshold5xx = positiveOrOff(config.consecutive5xx)
-    this.thresholdGateway = positiveOrOff(config.consecutiveGatewayErrors)
-    this.thresholdLocalOrigin = this.split ? positiveOrOff(config.consecutiveLocalOriginFailures) : 0
+    super(config)
     this.i32 = segment.i32
     this.f64 = segment.f64
     this.seenGeneration = -1
@@ -235,8 +218,4 @@ export class SharedOutlierDetector extends OutlierCounters implements OutlierDet
       this.sync()
     }
   }
-}
-
-function positiveOrOff (threshold: number | null): number {
-  return threshold !== null && threshold > 0 ? threshold : 0
 }
