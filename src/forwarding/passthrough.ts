@@ -4,33 +4,11 @@
 
 import type { RouteEntry } from '../model/snapshot'
 import type { ClusterSpec } from '../model/snapshot'
-import { compileWeights } from '../routing/weighted-pick'
-import { RetryPolicy } from './retry-policy'
+import { singleDestinationRoute } from '../model/single-route'
 import { connectionLimits } from '../model/traffic-policy'
 import type { ConnectionTarget } from './context'
 
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster'
-
-const SINGLE = compileWeights([100])
-const DEFAULT_RETRY = RetryPolicy.compile(undefined)
-
-function routeTo (clusterName: string, host: string, port: number, name: string): RouteEntry {
-  return {
-    name,
-    virtualService: '',
-    match: null,
-    action: { kind: 'route', destinations: [{ clusterName, host, subset: '', port, headers: null }], picker: SINGLE },
-    uriRewrite: null,
-    authorityRewrite: null,
-    headers: null,
-    cors: null,
-    fault: null,
-    timeoutMs: 0,
-    retry: DEFAULT_RETRY,
-    mirrors: null,
-    operation: ''
-  }
-}
 
 const passthroughRoutes = new Map<number, RouteEntry>()
 
@@ -38,7 +16,7 @@ const passthroughRoutes = new Map<number, RouteEntry>()
 export function passthroughRoute (target: ConnectionTarget): RouteEntry {
   let r = passthroughRoutes.get(target.port)
   if (r === undefined) {
-    r = routeTo(PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, target.port, 'allow_any')
+    r = singleDestinationRoute('allow_any', PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, target.port, '')
     passthroughRoutes.set(target.port, r)
   }
   return r
@@ -50,7 +28,7 @@ export function inboundClusterName (port: number): string {
 
 /** The inbound route for an application port: everything goes to the local app. */
 export function inboundRoute (port: number): RouteEntry {
-  return routeTo(inboundClusterName(port), 'inbound', port, 'default')
+  return singleDestinationRoute('default', inboundClusterName(port), 'inbound', port, '')
 }
 
 export function passthroughClusterSpec (name: string, port: number, localAddress: string | null): ClusterSpec {

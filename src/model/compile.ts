@@ -14,6 +14,7 @@ import { compileHeaders } from '../filters/header-mutation'
 import { CorsConfig } from '../filters/cors'
 import { FaultConfig } from '../filters/fault'
 import { RetryPolicy } from '../forwarding/retry-policy'
+import { singleDestinationRoute } from './single-route'
 import { ServiceRegistry, isHttpProtocol, portProtocol } from '../registry/service-registry'
 import {
   connectionLimits, findDestinationRule, hashKeySource, lbSpec, outlierSpec, resolvePolicy
@@ -185,7 +186,7 @@ class CompileContext {
         ports.set(port.number, list)
         const vss = meshVs.filter(vs => (vs.spec.hosts ?? []).some(h => hostMatchesPattern(svc.hostname, fqdn(h, ns(vs)))))
         let routes = vss.flatMap(vs => this.compileHttpRoutes(vs, { gateway: 'mesh', port: port.number }))
-        if (routes.length === 0) routes = [this.defaultRoute(svc.hostname, port.number)]
+        if (routes.length === 0) routes = [singleDestinationRoute('default', clusterName(port.number, '', svc.hostname), svc.hostname, port.number, `${svc.hostname}:${port.number}/*`)]
         list.push({
           name: `${svc.hostname}:${port.number}`,
           domains: sidecarDomains(svc.hostname, port.number, this.proxy.namespace, [...svc.addresses]),
@@ -243,25 +244,6 @@ class CompileContext {
     const gws = vs.spec.gateways ?? []
     return gws.length === 0 || gws.includes('mesh') ||
       (vs.spec.http ?? []).some(r => (r.match ?? []).some(m => (m.gateways ?? []).includes('mesh')))
-  }
-
-  private defaultRoute (host: string, port: number): RouteEntry {
-    const destinations: WeightedDestination[] = [{ clusterName: clusterName(port, '', host), host, subset: '', port, headers: null }]
-    return {
-      name: 'default',
-      virtualService: '',
-      match: null,
-      action: { kind: 'route', destinations, picker: compileWeights([100]) },
-      uriRewrite: null,
-      authorityRewrite: null,
-      headers: null,
-      cors: null,
-      fault: null,
-      timeoutMs: 0,
-      retry: RetryPolicy.compile(undefined),
-      mirrors: null,
-      operation: `${host}:${port}/*`
-    }
   }
 
   // -------------------------------------------------------------- HTTPRoute -> RouteEntry
