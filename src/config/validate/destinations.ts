@@ -1,4 +1,5 @@
 // Route destinations and gateway references, shared by HTTP, TLS and TCP routes.
+import { checkLabels } from './common'
 import { checkFQDN, checkPort, checkWildcardDomain, isDNS1123Label } from './names'
 import { child, item } from './path'
 import { invalid, required, type Report } from './report'
@@ -59,6 +60,17 @@ export function checkRouteDestinations (routes: unknown, path: string, report: R
     extra?.(r, p)
   })
   if (all.length > 1 && total === 0) report.error(path, 'total destination weight = 0')
+}
+
+/** What every match kind (HTTP, TLS, TCP) may narrow by: destination `port`, `sourceLabels`, `gateways`. */
+export function checkSourceAndPort (m: Obj, path: string, report: Report): void {
+  const port = num(m.port)
+  if (port !== undefined && port !== 0) {
+    const err = checkPort(port)
+    if (err !== undefined) report.error(child(path, 'port'), err)
+  }
+  checkLabels(m.sourceLabels, child(path, 'sourceLabels'), report)
+  checkGatewayNames(m.gateways, child(path, 'gateways'), report)
 }
 
 /** `gateways`: `mesh`, `name`, `namespace/name`, or the legacy `name.namespace` (warned). */

@@ -1,6 +1,6 @@
 // One `spec.http[i]` of a VirtualService (Istio's validateHTTPRoute and the CRD schema rules).
-import { checkLabels, checkIntPercent, checkPercentage, field } from './common'
-import { checkDestination, checkGatewayNames, checkRouteDestinations } from './destinations'
+import { checkIntPercent, checkPercentage, field } from './common'
+import { checkDestination, checkRouteDestinations, checkSourceAndPort } from './destinations'
 import { checkHeaderName, checkPort, isDNS1123Label, isJwtClaimRoute } from './names'
 import { child, item } from './path'
 import { checkRE2 } from './regex'
@@ -89,13 +89,7 @@ function checkMatch (m: Obj | undefined, path: string, report: Report): void {
   for (const [name, raw] of Object.entries(obj(m.queryParams) ?? {})) {
     checkStringMatch(obj(raw), child(child(path, 'queryParams'), name), report, 'queryParams')
   }
-  const port = num(m.port)
-  if (port !== undefined && port !== 0) {
-    const err = checkPort(port)
-    if (err !== undefined) report.error(child(path, 'port'), err)
-  }
-  checkLabels(m.sourceLabels, child(path, 'sourceLabels'), report)
-  checkGatewayNames(m.gateways, child(path, 'gateways'), report)
+  checkSourceAndPort(m, path, report)
   const ns = str(m.sourceNamespace)
   if (ns !== undefined && ns !== '' && !isDNS1123Label(ns)) report.error(child(path, 'sourceNamespace'), `sourceNamespace match ${ns} is invalid`)
 }

@@ -1,13 +1,13 @@
 // VirtualService: hosts, gateways, and the http / tls / tcp route lists (Istio's
 // ValidateVirtualService). HTTP route details are in http-route.ts.
-import { checkExportTo, checkLabels, field } from './common'
-import { checkGatewayNames, checkRouteDestinations } from './destinations'
+import { checkExportTo, field } from './common'
+import { checkGatewayNames, checkRouteDestinations, checkSourceAndPort } from './destinations'
 import { checkHTTPRoute } from './http-route'
-import { checkPort, checkIPSubnet, checkWildcardDomain, isIPAddress, isJwtClaimRoute } from './names'
+import { checkIPSubnet, checkWildcardDomain, isIPAddress, isJwtClaimRoute } from './names'
 import { child, item } from './path'
 import { required, type Report } from './report'
 import { hostMatches, hostSubsetOf } from './hosts'
-import { list, num, obj, str, type Obj } from './values'
+import { list, obj, str, type Obj } from './values'
 
 const MESH = 'mesh'
 
@@ -105,13 +105,7 @@ function checkL4Match (m: Obj, path: string, report: Report): void {
     const err = s === undefined ? undefined : checkIPSubnet(s)
     if (err !== undefined) report.error(item(child(path, 'destinationSubnets'), i), err)
   })
-  const port = num(m.port)
-  if (port !== undefined && port !== 0) {
-    const err = checkPort(port)
-    if (err !== undefined) report.error(child(path, 'port'), err)
-  }
-  checkLabels(m.sourceLabels, child(path, 'sourceLabels'), report)
-  checkGatewayNames(m.gateways, child(path, 'gateways'), report)
+  checkSourceAndPort(m, path, report)
 }
 
 function checkTLSRoute (route: Obj | undefined, path: string, report: Report, vsHosts: string[]): void {
