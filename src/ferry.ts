@@ -113,7 +113,9 @@ export class Ferry {
     this.identity = { role: opts.role, namespace: opts.namespace, labels: opts.labels }
     const random = opts.random ?? Math.random
     this.clusters = new ClusterManager(this.stats, random)
-    this.accessLogWriter = opts.accessLog === null ? null : new AccessLog(opts.accessLog, opts.accessLogFormat)
+    this.accessLogWriter = opts.accessLog === null
+      ? null
+      : new AccessLog(opts.accessLog, opts.accessLogFormat, err => this.log.error(`${err.message}; access logging stopped`))
     const podName = process.env.POD_NAME ?? process.env.HOSTNAME ?? 'ferry'
     this.nodeId = `${opts.role === 'gateway' ? 'router' : 'sidecar'}~${process.env.INSTANCE_IP ?? '127.0.0.1'}~${podName}.${opts.namespace}~${opts.namespace}.svc.cluster.local`
     this.tracing = opts.zipkin === null && opts.samplingPercent <= 0
@@ -157,6 +159,7 @@ export class Ferry {
 
   /** Loads config (refusing to start on errors), binds listeners and the admin API. */
   async start (): Promise<void> {
+    this.accessLogWriter?.open()
     const result = loadConfig(this.opts.configPaths, { namespace: this.opts.namespace })
     this.report(result.diagnostics)
     if (result.diagnostics.some(d => d.severity === 'error')) throw new ConfigError(result.diagnostics)

@@ -1,7 +1,7 @@
 // Access log in Istio's default text format (or JSON with the same fields). Lines are joined
 // and written in one batch per event-loop turn, so the request path only appends a string.
 
-import { createWriteStream, type WriteStream } from 'node:fs'
+import { createWriteStream, openSync, type WriteStream } from 'node:fs'
 import type { ActiveRequest } from '../forwarding/active-request'
 
 export type AccessLogFormat = 'text' | 'json'
@@ -63,15 +63,42 @@ function jsonValue (key: string, value: unknown): unknown {
 }
 
 export class AccessLog {
-  private readonly out: WriteStream | NodeJS.WritableStream
+  private out: WriteStream | NodeJS.WritableStream | null = null
   private pending: string[] = []
   private scheduled = false
 
-  constructor (path: string, readonly format: AccessLogFormat) {
-    this.out = path === '-' || path === '/dev/stdout' ? process.stdout : createWriteStream(path, { flags: 'a' })
+  /** `onError` hears a write failure (disk full, file removed); lines logged after one are dropped. */
+  constructor (readonly path: string, readonly format: AccessLogFormat, private readonly onError: (err: Error) => void = () => {}) {}
+
+  /**
+   * Opens the file before the first request, synchronously, so a path that cannot be written
+   * (missing directory, no permission) stops `ferry run` with its name, as Envoy refuses an
+   * access log it cannot open. A stream opened lazily would only fail later, as an unhandled
+   * 'error' event that takes the process down.
+   */
+  open (): void {
+    if (this.out !== null) return
+    const path = this.path
+    if (path === '-' || path === '/dev/stdout') {
+      this.out = process.stdout
+      return
+    }
+    let fd: number
+    try {
+      fd = openSync(path, 'a')
+    } catch (err) {
+      throw new Error(`access log ${path}: ${(err as Error).message}`)
+    }
+    const stream = createWriteStream(path, { fd, flags: 'a' })
+    stream.on('error', (err: Error) => {
+      this.out = null
+      this.onError(err)
+    })
+    this.out = stream
   }
 
   log (r: ActiveRequest, durationMs: number, flags: string): void {
+    if (this.out === null) return
     const f = accessLogFields(r, durationMs, flags)
     // %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%: the path as the client sent it.
     this.pending.push(this.format === 'json' ? JSON.stringify(f, jsonValue) + '\n' : formatText(f, r.view.path))
@@ -85,13 +112,14 @@ export class AccessLog {
     this.scheduled = false
     const lines = this.pending
     this.pending = []
-    if (lines.length > 0) this.out.write(lines.join(''))
+    if (lines.length > 0) this.out?.write(lines.join(''))
   }
 
   close (): Promise<void> {
     this.flush()
     const out = this.out
-    if (out === process.stdout) return Promise.resolve()
+    this.out = null
+    if (out === null || out === process.stdout) return Promise.resolve()
     return new Promise(resolve => (out as WriteStream).end(resolve))
   }
 }

@@ -4,7 +4,7 @@
 
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net from 'node:net'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Ferry, type FerryOptions } from '../../src/ferry'
@@ -101,7 +101,12 @@ export async function startFerry (yaml: string, vars: Record<string, number | st
     reloadDebounceMs: 20,
     ...opts
   })
-  await ferry.start()
+  try {
+    await ferry.start()
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
   return {
     ferry,
     port,
@@ -109,7 +114,10 @@ export async function startFerry (yaml: string, vars: Record<string, number | st
     configFile,
     dir,
     writeConfig: (text: string) => writeFileSync(configFile, expand(text)),
-    stop: () => ferry.stop()
+    stop: async () => {
+      await ferry.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
   }
 }
 

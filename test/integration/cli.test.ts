@@ -2,7 +2,7 @@
 
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startUpstream, freePort, request, serviceEntry } from '../helpers/harness'
@@ -84,6 +84,7 @@ spec:
 
 t.test('ferry validate', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const bad = join(dir, 'bad.yaml')
   writeFileSync(bad, `apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -122,6 +123,7 @@ t.test('ferry run --role gateway serves, then exits 0 on SIGTERM', async t => {
   t.teardown(() => up.close())
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'config.yaml'), gatewayYaml(port, up.port))
   const run = await startRun(['--role', 'gateway', '--config', dir, '--admin', '127.0.0.1:0', '--gateway-address', '127.0.0.1'])
   t.teardown(() => { run.child.kill('SIGKILL') })
@@ -139,6 +141,7 @@ t.test('flags from the environment', async t => {
   t.teardown(() => up.close())
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'config.yaml'), gatewayYaml(port, up.port))
   const rejected = Promise.all([
     ferry(['run', '--role', 'nonsense'], { FERRY_ROLE: 'gateway' }),
@@ -166,6 +169,7 @@ t.test('flags from the environment', async t => {
 
 t.test('ferry run with an invalid config exits 1', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'config.yaml'), `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: broken}
@@ -178,4 +182,15 @@ spec:
   t.equal(r.code, 1)
   t.match(r.stderr, /weight/, 'the error is printed')
   t.match(r.stderr, /refusing to start/)
+})
+
+t.test('ferry run with an access log it cannot open exits 1 and names the path', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'config.yaml'), gatewayYaml(await freePort(), 1))
+  const missing = join(dir, 'no-such-dir', 'access.log')
+  const r = await ferry(['run', '--role', 'gateway', '--config', dir, '--admin', '127.0.0.1:0', '--gateway-address', '127.0.0.1', '--access-log', missing])
+  t.equal(r.code, 1)
+  t.match(r.stderr, `start failed: access log ${missing}: ENOENT`)
+  t.notMatch(r.stderr, /Unhandled 'error' event/)
 })

@@ -4,7 +4,7 @@
 
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import http from 'node:http'
@@ -24,6 +24,7 @@ async function startFerry (t: { teardown: (fn: () => void) => void }, yaml: stri
   const port = await freePort()
   const admin = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ferry-concurrency-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'config.yaml')
   writeFileSync(file, yaml.replaceAll('${PORT}', String(port)))
   const child = spawn(process.execPath, [BIN, 'run', '--role', 'gateway', '--concurrency', '2', '--config', file,

@@ -5,6 +5,8 @@ import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
+import { PassThrough } from 'node:stream'
+import { Logger } from '../../src/observability/logger'
 import { startUpstream, startFerry, request, serviceEntry, freePort, GATEWAY, type RunningFerry, type Upstream } from '../helpers/harness'
 import { until } from './observability-helpers'
 
@@ -199,4 +201,28 @@ t.test('lines are written off the request path, in batches', async t => {
     'no write happens inside a request\'s finish(): each is a flush scheduled with setImmediate')
   t.ok(writes.length <= N, `${N} lines in ${writes.length} write(s)`)
   t.same(syncWrites, [], 'no synchronous file write from the access log')
+})
+
+t.test('an access log path that cannot be opened stops start() with the path, not a crash later', async t => {
+  const missing = join(tmpdir(), `ferry-no-such-dir-${process.pid}`, 'access.log')
+  await t.rejects(startFerry(GATEWAY + serviceEntry('echo.test', 80, [{ port: 1 }]) + VS, {}, { accessLog: missing, accessLogFormat: 'text' }),
+    { message: `access log ${missing}: ENOENT: no such file or directory, open '${missing}'` })
+})
+
+t.test('a failed write is logged once and the proxy keeps serving', async t => {
+  const up = await startUpstream((_req, res) => res.end('hello'))
+  t.teardown(() => up.close())
+  let errors = ''
+  const sink = new PassThrough()
+  sink.on('data', (d: Buffer) => { errors += d.toString() })
+  // /dev/full takes the open and fails every write with ENOSPC, as a full disk does.
+  const f = await startFerry(GATEWAY + serviceEntry('echo.test', 80, [{ port: up.port }]) + VS, {},
+    { accessLog: '/dev/full', accessLogFormat: 'text', logger: new Logger('error', sink) })
+  t.teardown(() => f.stop())
+  t.equal((await request(f.port, '/ok/1')).status, 200)
+  await until(() => errors.includes('ENOSPC'), 5000, 'the write error in the log')
+  const after = await Promise.all([request(f.port, '/ok/2'), request(f.port, '/ok/3')])
+  t.same(after.map(r => r.status), [200, 200], 'requests after the failure are served')
+  t.match(errors, /access logging stopped/)
+  t.equal(errors.split('\n').filter(l => l.includes('ENOSPC')).length, 1, 'reported once, not once per line')
 })

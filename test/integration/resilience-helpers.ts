@@ -2,7 +2,7 @@
 // use (a ServiceEntry `httpbin.default.svc.cluster.local:8000` with endpoints on 127.0.0.1),
 // cluster stat lookups, the JSON access log, and bounded polling instead of sleeps.
 
-import { readFileSync, existsSync, mkdtempSync } from 'node:fs'
+import { readFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GATEWAY, serviceEntry, startFerry, stat, type RunningFerry } from '../helpers/harness'
@@ -62,8 +62,17 @@ function withLog (f: RunningFerry, path: string | null = null): LoggedFerry {
 
 /** Starts Ferry with a JSON access log in a fresh temp file. */
 export async function startFerryWithLog (yaml: string, opts: Partial<FerryOptions> = {}): Promise<LoggedFerry> {
-  const path = join(mkdtempSync(join(tmpdir(), 'ferry-log-')), 'access.log')
-  const f = await startFerry(yaml, {}, { accessLog: path, accessLogFormat: 'json', ...opts })
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-log-'))
+  const path = join(dir, 'access.log')
+  const f = await startFerry(yaml, {}, { accessLog: path, accessLogFormat: 'json', ...opts }).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  })
+  const stop = f.stop
+  f.stop = async () => {
+    await stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
   return withLog(f, path)
 }
 
