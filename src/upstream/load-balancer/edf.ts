@@ -76,3 +76,15 @@ export function weightsAreEqual (hosts: readonly Host[]): boolean {
   for (let i = 1; i < hosts.length; i++) if (hosts[i].weight !== hosts[0].weight) return false
   return true
 }
+
+/**
+ * The EDF schedule a weighted balancer rebuilds on each host-set change, with `weightOf` giving
+ * each host's starting weight; null when weights do not matter (fewer than two hosts, or all
+ * weights equal), where Envoy uses the balancer's unweighted algorithm instead.
+ */
+export function weightedSchedule (hosts: readonly Host[], weightOf: (host: Host) => number, random: Random): EdfScheduler | null {
+  if (hosts.length < 2 || weightsAreEqual(hosts)) return null
+  const weights = new Float64Array(hosts.length)
+  for (let i = 0; i < hosts.length; i++) weights[i] = weightOf(hosts[i])
+  return new EdfScheduler(hosts, weights, random)
+}

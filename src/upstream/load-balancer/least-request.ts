@@ -6,7 +6,7 @@
 import type { Host } from '../host'
 import type { HostSet } from '../host-set'
 import { HostSetLoadBalancer } from './base'
-import { EdfScheduler, weightsAreEqual } from './edf'
+import { weightedSchedule, type EdfScheduler } from './edf'
 import type { Random } from './types'
 
 /** Envoy's default `choice_count`; Istio does not change it. */
@@ -21,13 +21,7 @@ export class LeastRequestLoadBalancer extends HostSetLoadBalancer {
   }
 
   protected rebuild (hosts: readonly Host[]): void {
-    if (hosts.length < 2 || weightsAreEqual(hosts)) {
-      this.edf = null
-      return
-    }
-    const weights = new Float64Array(hosts.length)
-    for (let i = 0; i < hosts.length; i++) weights[i] = effectiveWeight(hosts[i])
-    this.edf = new EdfScheduler(hosts, weights, this.random)
+    this.edf = weightedSchedule(hosts, effectiveWeight, this.random)
   }
 
   protected pick (_attempt: number): Host {

@@ -4,7 +4,7 @@
 import type { Host } from '../host'
 import type { HostSet } from '../host-set'
 import { HostSetLoadBalancer } from './base'
-import { EdfScheduler, weightsAreEqual } from './edf'
+import { weightedSchedule, type EdfScheduler } from './edf'
 import type { Random } from './types'
 
 export class RoundRobinLoadBalancer extends HostSetLoadBalancer {
@@ -19,13 +19,7 @@ export class RoundRobinLoadBalancer extends HostSetLoadBalancer {
   }
 
   protected rebuild (hosts: readonly Host[]): void {
-    if (hosts.length < 2 || weightsAreEqual(hosts)) {
-      this.edf = null
-      return
-    }
-    const weights = new Float64Array(hosts.length)
-    for (let i = 0; i < hosts.length; i++) weights[i] = hosts[i].weight
-    this.edf = new EdfScheduler(hosts, weights, this.random)
+    this.edf = weightedSchedule(hosts, staticWeight, this.random)
   }
 
   protected pick (_attempt: number): Host {
@@ -38,3 +32,5 @@ export class RoundRobinLoadBalancer extends HostSetLoadBalancer {
     return this.hosts[this.rrIndex++ % this.hosts.length]
   }
 }
+
+const staticWeight = (host: Host): number => host.weight
