@@ -1,15 +1,16 @@
 'use strict'
 // Micro benchmark for header handling on the request path: building the upstream request
 // headers from the downstream rawHeaders (ActiveRequest.buildUpstreamHeaders in
-// src/forwarding/active-request.ts) and the downstream response headers from undici's Buffer
-// pairs (ActiveRequest.onUpstreamHeaders). The functions below mirror those methods with the
-// same helpers from dist/, so a change there should be copied here; the "flat array" variants
-// are candidates, measured side by side (undici and ServerResponse.writeHead both accept
-// [name, value, name, value, ...]).
+// src/forwarding/active-request.ts: forwardableHeaders() plus the headers Ferry sets) and the
+// downstream response headers from undici's Buffer pairs (responseHeaderList(), what
+// onUpstreamHeaders hands writeHead). Both call Ferry's own functions from dist/; the
+// "flat array" request build is a candidate, measured side by side (undici and
+// ServerResponse.writeHead both accept [name, value, name, value, ...]).
 //   npx tsc -p . && node bench/micro/headers.bench.js
 const { randomUUID } = require('node:crypto')
 const { dist, bench, header } = require('./harness')
-const { HOP_BY_HOP, connectionTokens } = dist('forwarding/hop-by-hop')
+const { HOP_BY_HOP, connectionTokens, forwardableHeaders } = dist('forwarding/hop-by-hop')
+const { responseHeaderList } = dist('forwarding/active-request')
 const { HeaderMutation } = dist('filters/header-mutation')
 
 // What wrk / fortio send, and what a browser behind an ingress sends.
@@ -36,18 +37,7 @@ function requestOf (raw) {
 
 /** As ActiveRequest.buildUpstreamHeaders: an object keyed by lower-case name. */
 function buildObject (req, authority, requestId) {
-  const raw = req.rawHeaders
-  const h = {}
-  const extraHop = connectionTokens(req.headers.connection)
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase()
-    if (HOP_BY_HOP.has(name) || (extraHop.length > 0 && extraHop.includes(name))) continue
-    const value = raw[i + 1]
-    const prev = h[name]
-    if (prev === undefined) h[name] = value
-    else if (Array.isArray(prev)) prev.push(value)
-    else h[name] = [prev, value]
-  }
+  const h = forwardableHeaders(req.rawHeaders, req.headers.connection)
   h.host = route.authorityRewrite ?? authority
   const remote = req.socket.remoteAddress ?? ''
   const xff = h['x-forwarded-for']
@@ -87,26 +77,6 @@ function buildFlat (req, authority, requestId) {
 const UPSTREAM_RESPONSE = ['Content-Type', 'text/plain', 'Content-Length', '1024', 'Date', 'Mon, 22 Apr 2024 10:00:00 GMT', 'Server', 'nginx/1.22.1', 'Connection', 'keep-alive']
   .map(s => Buffer.from(s, 'latin1'))
 
-/** As ActiveRequest.onUpstreamHeaders: Buffer pairs to an object for res.writeHead. */
-function responseObject (raw) {
-  const out = {}
-  const extraHop = []
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString('latin1').toLowerCase()
-    if (name === 'connection') extraHop.push(...connectionTokens(raw[i + 1].toString('latin1')))
-    if (HOP_BY_HOP.has(name)) continue
-    const value = raw[i + 1].toString('latin1')
-    const prev = out[name]
-    if (prev === undefined) out[name] = value
-    else if (Array.isArray(prev)) prev.push(value)
-    else out[name] = [prev, value]
-  }
-  for (const n of extraHop) delete out[n]
-  out['x-envoy-upstream-service-time'] = '0'
-  out.server = 'istio-envoy'
-  return out
-}
-
 console.log(`node ${process.version}, ${require('node:os').cpus()[0].model}`)
 header('upstream request headers (buildUpstreamHeaders), fixed x-request-id')
 for (const [name, raw] of Object.entries(CLIENTS)) {
@@ -117,4 +87,4 @@ for (const [name, raw] of Object.entries(CLIENTS)) {
 header('x-request-id generation (a new id per request without one)')
 bench('crypto.randomUUID()', () => randomUUID().length)
 header('downstream response headers (onUpstreamHeaders), 5 upstream headers as Buffers')
-bench('Buffer pairs -> object map (current)', () => responseObject(UPSTREAM_RESPONSE).server.length)
+bench('Buffer pairs -> flat list (responseHeaderList)', () => responseHeaderList(UPSTREAM_RESPONSE, 0).length)

@@ -13,7 +13,7 @@ import { firstRoute, type RequestView } from '../routing/http-match'
 import { splitAuthority } from '../routing/host-names'
 import type { HeaderMap } from '../filters/header-mutation'
 import { Tags, type ProxySpan } from '../observability/tracing'
-import { HOP_BY_HOP, connectionTokens } from './hop-by-hop'
+import { HOP_BY_HOP, connectionTokens, forwardableHeaders } from './hop-by-hop'
 import { LocalReply, classifyUpstreamError, type LocalReplySpec, type ResponseFlag } from './local-reply'
 import { RetryState, AttemptOutcome, RetryDecision } from './retry-state'
 import { UpstreamAttempt } from './upstream-attempt'
@@ -251,19 +251,7 @@ export class ActiveRequest {
   }
 
   private buildUpstreamHeaders (route: RouteEntry, dest: WeightedDestination): void {
-    const req = this.req
-    const raw = req.rawHeaders
-    const h: HeaderMap = {}
-    const extraHop = connectionTokens(req.headers.connection)
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i].toLowerCase()
-      if (HOP_BY_HOP.has(name) || (extraHop.length > 0 && extraHop.includes(name))) continue
-      const value = raw[i + 1]
-      const prev = h[name]
-      if (prev === undefined) h[name] = value
-      else if (Array.isArray(prev)) prev.push(value)
-      else h[name] = [prev, value]
-    }
+    const h = forwardableHeaders(this.req.rawHeaders, this.req.headers.connection)
     const view = this.view
     h.host = route.authorityRewrite ?? view.authority
     h['x-forwarded-for'] = this.forwardedFor
@@ -590,7 +578,7 @@ export class ActiveRequest {
  * The upstream's response headers as a flat list for the client: hop-by-hop headers (and any
  * the upstream's `Connection` names) dropped, `server` replaced, upstream service time added.
  */
-function responseHeaderList (raw: Buffer[], serviceTimeMs: number): string[] {
+export function responseHeaderList (raw: Buffer[], serviceTimeMs: number): string[] {
   const out: string[] = []
   let extraHop: readonly string[] | null = null
   for (let i = 0; i < raw.length; i += 2) {
