@@ -56,6 +56,13 @@ export async function startUpstream (handler?: UpstreamHandler, opts: { bufferBo
   }
 }
 
+/** A fresh directory under the OS temp dir (`prefix` names the test), removed when `t` ends. */
+export function tempDir (t: { teardown: (fn: () => void) => void }, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
 export async function freePort (): Promise<number> {
   const s = net.createServer()
   await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))

@@ -2,10 +2,9 @@
 
 import t from 'tap'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startUpstream, freePort, request, serviceEntry } from '../helpers/harness'
+import { startUpstream, freePort, request, serviceEntry, tempDir } from '../helpers/harness'
 
 const ROOT = join(__dirname, '..', '..')
 const BIN = join(ROOT, 'bin', 'ferry.js')
@@ -83,8 +82,7 @@ spec:
 `
 
 t.test('ferry validate', async t => {
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDir(t, 'ferry-cli-')
   const bad = join(dir, 'bad.yaml')
   writeFileSync(bad, `apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -122,8 +120,7 @@ t.test('ferry run --role gateway serves, then exits 0 on SIGTERM', async t => {
   const up = await startUpstream((_req, res) => res.end('from cli upstream'))
   t.teardown(() => up.close())
   const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDir(t, 'ferry-cli-')
   writeFileSync(join(dir, 'config.yaml'), gatewayYaml(port, up.port))
   const run = await startRun(['--role', 'gateway', '--config', dir, '--admin', '127.0.0.1:0', '--gateway-address', '127.0.0.1'])
   t.teardown(() => { run.child.kill('SIGKILL') })
@@ -140,8 +137,7 @@ t.test('flags from the environment', async t => {
   const up = await startUpstream((_req, res) => res.end('env-configured'))
   t.teardown(() => up.close())
   const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDir(t, 'ferry-cli-')
   writeFileSync(join(dir, 'config.yaml'), gatewayYaml(port, up.port))
   const rejected = Promise.all([
     ferry(['run', '--role', 'nonsense'], { FERRY_ROLE: 'gateway' }),
@@ -168,8 +164,7 @@ t.test('flags from the environment', async t => {
 })
 
 t.test('ferry run with an invalid config exits 1', async t => {
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDir(t, 'ferry-cli-')
   writeFileSync(join(dir, 'config.yaml'), `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: broken}
@@ -185,8 +180,7 @@ spec:
 })
 
 t.test('ferry run with an access log it cannot open exits 1 and names the path', async t => {
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-cli-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDir(t, 'ferry-cli-')
   writeFileSync(join(dir, 'config.yaml'), gatewayYaml(await freePort(), 1))
   const missing = join(dir, 'no-such-dir', 'access.log')
   const r = await ferry(['run', '--role', 'gateway', '--config', dir, '--admin', '127.0.0.1:0', '--gateway-address', '127.0.0.1', '--access-log', missing])

@@ -4,12 +4,11 @@
 
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, writeFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { freePort, GATEWAY, serviceEntry } from '../helpers/harness'
+import { freePort, GATEWAY, serviceEntry, tempDir } from '../helpers/harness'
 import { sharedMemoryUnavailableReason } from '../../src/upstream/shared-memory'
 
 const ROOT = join(__dirname, '..', '..')
@@ -23,8 +22,7 @@ interface Proc { child: ChildProcess, port: number, admin: number, log: () => st
 async function startFerry (t: { teardown: (fn: () => void) => void }, yaml: string, extra: string[] = []): Promise<Proc> {
   const port = await freePort()
   const admin = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-concurrency-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDir(t, 'ferry-concurrency-')
   const file = join(dir, 'config.yaml')
   writeFileSync(file, yaml.replaceAll('${PORT}', String(port)))
   const child = spawn(process.execPath, [BIN, 'run', '--role', 'gateway', '--concurrency', '2', '--config', file,
