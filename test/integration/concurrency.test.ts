@@ -41,6 +41,32 @@ async function startFerry (t: { teardown: (fn: () => void) => void }, yaml: stri
   return { child, port, admin, log: () => out, exited }
 }
 
+/**
+ * svc.example.com on the given upstream ports, routed from the gateway, with a DestinationRule
+ * whose `trafficPolicy` is the YAML given (indented under it) when there is one.
+ */
+function svcConfig (ports: number[], trafficPolicy = ''): string {
+  const rule = trafficPolicy === ''
+    ? ''
+    : `---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dr}
+spec:
+  host: svc.example.com
+  trafficPolicy:${trafficPolicy}
+`
+  return GATEWAY + serviceEntry('svc.example.com', 80, ports.map(port => ({ port }))) + `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs}
+spec:
+  hosts: [svc.example.com]
+  gateways: [gw]
+  http:
+  - route: [{destination: {host: svc.example.com, port: {number: 80}}}]
+` + rule
+}
+
 function get (port: number, path: string, host = 'svc.example.com'): Promise<{ status: number, headers: http.IncomingHttpHeaders, body: string }> {
   return new Promise((resolve, reject) => {
     // A new connection per request (agent: false), so the primary spreads them over both workers.
@@ -82,25 +108,10 @@ t.test('two workers', { skip: skip ?? false }, async t => {
     await new Promise<void>(resolve => upstream.listen(0, '127.0.0.1', resolve))
     t.teardown(() => { upstream.closeAllConnections(); upstream.close() })
     const upstreamPort = (upstream.address() as AddressInfo).port
-    const f = await startFerry(t, GATEWAY + serviceEntry('svc.example.com', 80, [{ port: upstreamPort }]) + `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: vs}
-spec:
-  hosts: [svc.example.com]
-  gateways: [gw]
-  http:
-  - route: [{destination: {host: svc.example.com, port: {number: 80}}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: dr}
-spec:
-  host: svc.example.com
-  trafficPolicy:
+    const f = await startFerry(t, svcConfig([upstreamPort], `
     connectionPool:
       tcp: {maxConnections: 1}
-      http: {http1MaxPendingRequests: 1}
-`)
+      http: {http1MaxPendingRequests: 1}`))
     // Several rounds of 8 concurrent clients: each round both workers get requests.
     const replies: Array<{ status: number, headers: http.IncomingHttpHeaders }> = []
     for (let round = 0; round < 4; round++) {
@@ -142,24 +153,9 @@ spec:
     await new Promise<void>(resolve => bad.listen(0, '127.0.0.1', resolve))
     await new Promise<void>(resolve => good.listen(0, '127.0.0.1', resolve))
     t.teardown(() => { bad.closeAllConnections(); bad.close(); good.closeAllConnections(); good.close() })
-    const f = await startFerry(t, GATEWAY + serviceEntry('svc.example.com', 80, [{ port: (bad.address() as AddressInfo).port }, { port: (good.address() as AddressInfo).port }]) + `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: vs}
-spec:
-  hosts: [svc.example.com]
-  gateways: [gw]
-  http:
-  - route: [{destination: {host: svc.example.com, port: {number: 80}}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: dr}
-spec:
-  host: svc.example.com
-  trafficPolicy:
+    const f = await startFerry(t, svcConfig([(bad.address() as AddressInfo).port, (good.address() as AddressInfo).port], `
     loadBalancer: {simple: ROUND_ROBIN}
-    outlierDetection: {consecutive5xxErrors: 2, interval: 60s, baseEjectionTime: 60s, maxEjectionPercent: 100}
-`)
+    outlierDetection: {consecutive5xxErrors: 2, interval: 60s, baseEjectionTime: 60s, maxEjectionPercent: 100}`))
     // Sequential requests on new connections alternate between the workers (round-robin
     // hand-off) until one of them has seen the second 503 from host A.
     let sawBad = 0
@@ -181,15 +177,7 @@ spec:
     const upstream = http.createServer((_req, res) => { res.end('ok') })
     await new Promise<void>(resolve => upstream.listen(0, '127.0.0.1', resolve))
     t.teardown(() => { upstream.closeAllConnections(); upstream.close() })
-    const f = await startFerry(t, GATEWAY + serviceEntry('svc.example.com', 80, [{ port: (upstream.address() as AddressInfo).port }]) + `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: vs}
-spec:
-  hosts: [svc.example.com]
-  gateways: [gw]
-  http:
-  - route: [{destination: {host: svc.example.com, port: {number: 80}}}]
-`)
+    const f = await startFerry(t, svcConfig([(upstream.address() as AddressInfo).port]))
     const pids = [...f.log().matchAll(/pids (\d+), (\d+)/g)][0]
     t.ok(pids !== undefined, 'the primary logs its workers')
     process.kill(Number(pids[1]), 'SIGKILL')
