@@ -2,7 +2,8 @@ import t from 'tap'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { once } from 'node:events'
-import { Tags, Tracing, type IntervalTimer, type TracingOptions } from '../../src/observability/tracing/index'
+import { Tags, Tracing, type TracingOptions } from '../../src/observability/tracing/index'
+import { ManualTimer } from '../helpers/manual-timer'
 
 interface Report {
   method: string
@@ -55,21 +56,6 @@ async function collector(t: Teardown, mode: 'accept' | 'hang' = 'accept') {
     async waitFor(n: number): Promise<void> {
       while (reports.length < n) await new Promise<void>((resolve) => waiters.push(resolve))
     },
-  }
-}
-
-class ManualTimer implements IntervalTimer {
-  private fns = new Map<number, () => void>()
-  private next = 0
-  setInterval(fn: () => void): unknown {
-    this.fns.set(++this.next, fn)
-    return this.next
-  }
-  clearInterval(handle: unknown): void {
-    this.fns.delete(handle as number)
-  }
-  tick(): void {
-    for (const fn of this.fns.values()) fn()
   }
 }
 

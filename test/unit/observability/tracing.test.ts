@@ -8,10 +8,10 @@ import {
   Tracing,
   ZipkinExporter,
   serviceNameFromLabels,
-  type IntervalTimer,
   type TracingOptions,
   type ZipkinSpan,
 } from '../../../src/observability/tracing/index'
+import { ManualTimer } from '../../helpers/manual-timer'
 
 const HEX16 = /^[0-9a-f]{16}$/
 const HEX32 = /^[0-9a-f]{32}$/
@@ -19,25 +19,6 @@ const TRACE128 = '463ac35c9f6413ad48485a3953bb6124'
 const TRACE64 = '463ac35c9f6413ad'
 const CALLER_SPAN = 'a2fb4a1d1a96d312'
 const CALLER_PARENT = '0020000000000001'
-
-/** Interval timer driven by the test. */
-class ManualTimer implements IntervalTimer {
-  private fns = new Map<number, () => void>()
-  private next = 0
-  setInterval(fn: () => void): unknown {
-    this.fns.set(++this.next, fn)
-    return this.next
-  }
-  clearInterval(handle: unknown): void {
-    this.fns.delete(handle as number)
-  }
-  tick(): void {
-    for (const fn of this.fns.values()) fn()
-  }
-  get active(): number {
-    return this.fns.size
-  }
-}
 
 /** Records every report body; answers with `status`. */
 class RecordingTransport {
