@@ -3,7 +3,7 @@
 // tracing.zipkin.* counters against what a real collector received, and promtool on the live output.
 
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
+import { hasPromtool, promtoolCheck, promtoolSkip } from '../helpers/promtool'
 import { startUpstream, startFerry, request, admin, stat, serviceEntry, freePort, GATEWAY } from '../helpers/harness'
 import { Tracing } from '../../src/observability/tracing'
 import { ISTIO_STATIC_LABELS } from '../../src/observability/stats'
@@ -25,16 +25,6 @@ spec:
 const ECHO = 'outbound|80||echo.test'
 const DEAD = 'outbound|80||dead.test'
 
-/** promtool lint complaints that Envoy's and Istio's own names cause (see test/unit/observability/stats.test.ts). */
-const ACCEPTED_LINT = [
-  /^envoy_\S+ counter metrics should have "_total" suffix$/,
-  /^envoy_\S+ non-counter metrics should not have "_total" suffix$/,
-  /^envoy_\S+_ms metric names should not contain abbreviated units$/,
-  /^istio_request_duration_milliseconds use base unit "seconds" instead of "milliseconds"$/
-]
-const promtoolProbe = spawnSync('promtool', ['--version'], { encoding: 'utf8' })
-const hasPromtool = promtoolProbe.error === undefined && promtoolProbe.status === 0
-const inCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false'
 
 t.test('exact counters after known traffic', async t => {
   const up = await startUpstream((req, res) => {
@@ -175,15 +165,14 @@ t.test('exact counters after known traffic', async t => {
     t.same(samples(all, 'envoy_tracing_zipkin_reports_failed').map(s => s.value), [0])
   })
 
-  t.test('promtool check metrics on the live exposition', { skip: !hasPromtool && !inCI ? 'promtool not installed (apt-get install -y prometheus)' : false }, async t => {
+  t.test('promtool check metrics on the live exposition', { skip: promtoolSkip }, async t => {
     if (!hasPromtool) {
       t.fail('promtool is required in CI (apt-get install -y prometheus)')
       return
     }
     const exposition = (await admin(f, '/stats/prometheus')).body
-    const res = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8' })
-    const problems = `${res.stdout}${res.stderr}`.split('\n').map(l => l.trim()).filter(l => l !== '')
-    const unexpected = problems.filter(p => !ACCEPTED_LINT.some(re => re.test(p)))
+    const res = promtoolCheck(exposition)
+    const { problems, unexpected } = res
     t.same(unexpected, [], 'no parse error and no lint problem beyond Envoy/Istio naming')
     t.ok(res.status === 0 || (res.status === 3 && unexpected.length === 0), `promtool exit status ${String(res.status)}`)
     t.notOk(problems.some(p => p.startsWith('istio_requests_total') || p.includes('no help text')), 'Istio counters clean, every family has HELP')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
+import { hasPromtool, promtoolCheck, promtoolSkip } from '../../helpers/promtool'
 import { Counter as PromCounter, Registry } from 'prom-client'
 import {
   StatsStore, ENVOY_DEFAULT_BUCKETS, ISTIO_STATIC_LABELS,
@@ -363,24 +363,7 @@ t.test('label values are escaped in the exposition', async (t) => {
   t.ok(prom.includes('destination_service="we\\"ird\\\\name\\nx"'))
 })
 
-/**
- * Lint rules promtool applies that Envoy's and Istio's own metric names break. They stay as they
- * are because dashboards and alerts query them by these names (`envoy_cluster_upstream_cx_connect_fail`,
- * `istio_request_duration_milliseconds`); every other lint message fails the test.
- */
-const ACCEPTED_LINT = [
-  /^envoy_\S+ counter metrics should have "_total" suffix$/,
-  /^envoy_\S+ non-counter metrics should not have "_total" suffix$/,
-  /^envoy_\S+_ms metric names should not contain abbreviated units$/,
-  /^istio_request_duration_milliseconds use base unit "seconds" instead of "milliseconds"$/
-]
-
-const promtoolProbe = spawnSync('promtool', ['--version'], { encoding: 'utf8' })
-const hasPromtool = promtoolProbe.error === undefined && promtoolProbe.status === 0
-const inCI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false'
-
-// CI installs promtool (apt-get install -y prometheus); there its absence is a failure, locally a skip.
-t.test('promtool check metrics accepts the exposition', { skip: !hasPromtool && !inCI ? 'promtool not installed (apt-get install -y prometheus)' : false }, async (t) => {
+t.test('promtool check metrics accepts the exposition', { skip: promtoolSkip }, async (t) => {
   if (!hasPromtool) {
     t.fail('promtool is required in CI (apt-get install -y prometheus)')
     return
@@ -402,19 +385,14 @@ t.test('promtool check metrics accepts the exposition', { skip: !hasPromtool && 
   store.istio.tcpHandle(istioLabels()).closed('-')
   const exposition = await store.prometheus()
 
-  // No `--lint=none` even where promtool has it (2.44+): the output is classified below instead,
-  // so a lint problem outside the accepted list still fails. Exit status: 0 clean (or, in newer
-  // promtool, lint problems without --lint-fatal), 3 lint problems (older promtool), 1 parse error.
-  const res = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8' })
-  const problems = `${res.stdout}${res.stderr}`.split('\n').map((l) => l.trim()).filter((l) => l !== '')
-  const unexpected = problems.filter((p) => !ACCEPTED_LINT.some((re) => re.test(p)))
+  const res = promtoolCheck(exposition)
+  const { problems, unexpected } = res
   t.same(unexpected, [], 'no parse errors and no lint problems beyond Envoy/Istio naming')
   t.ok(res.status === 0 || (res.status === 3 && unexpected.length === 0), `promtool exit status ${String(res.status)}`)
   t.notOk(problems.some((p) => p.startsWith('istio_requests_total') || p.includes('no help text')), 'Istio counters and HELP texts are clean')
 
   // The classification above must not hide a broken exposition.
-  const broken = spawnSync('promtool', ['check', 'metrics'], { input: `${exposition}envoy_broken{cluster_name="x" 1\n`, encoding: 'utf8' })
-  t.equal(broken.status, 1, 'a malformed line is a hard failure (exit 1)')
+  t.equal(promtoolCheck(`${exposition}envoy_broken{cluster_name="x" 1\n`).status, 1, 'a malformed line is a hard failure (exit 1)')
 })
 
 t.test('workloadIdentity follows Istio rules', async (t) => {
