@@ -68,6 +68,23 @@ function sample (value: number, labels: Readonly<Record<string, string>>, shared
   return metricName === undefined ? { value, labels, sharedLabels: shared } : { value, labels, sharedLabels: shared, metricName }
 }
 
+/** A counter or gauge: one value per series. */
+interface ScalarStat { readonly id: StatName, readonly value: number }
+
+/** A counter or gauge family's text: its HELP/TYPE head, then one line per series. */
+function renderScalars (head: string, members: Iterable<ScalarStat>): string {
+  let out = head
+  for (const m of members) out += `\n${seriesPrefix(m.id)}${formatValue(m.value)}`
+  return out
+}
+
+/** The same series as prom-client's `get()` returns them. */
+function scalarSamples (members: Iterable<ScalarStat>): Sample[] {
+  const values: Sample[] = []
+  for (const m of members) values.push(sample(m.value, NO_LABELS, m.id.labels))
+  return values
+}
+
 export class CounterFamily extends PromCounter<string> {
   readonly members = new Set<CounterStat>()
   private readonly head: string
@@ -78,16 +95,11 @@ export class CounterFamily extends PromCounter<string> {
   }
 
   render (): string {
-    let out = this.head
-    for (const m of this.members) out += `\n${seriesPrefix(m.id)}${formatValue(m.value)}`
-    return out
+    return renderScalars(this.head, this.members)
   }
 
   override async get (): ReturnType<PromCounter<string>['get']> {
-    const base = await super.get()
-    const values: Sample[] = []
-    for (const m of this.members) values.push(sample(m.value, NO_LABELS, m.id.labels))
-    return { ...base, values }
+    return { ...await super.get(), values: scalarSamples(this.members) }
   }
 }
 
@@ -101,16 +113,11 @@ export class GaugeFamily extends PromGauge<string> {
   }
 
   render (): string {
-    let out = this.head
-    for (const m of this.members) out += `\n${seriesPrefix(m.id)}${formatValue(m.value)}`
-    return out
+    return renderScalars(this.head, this.members)
   }
 
   override async get (): ReturnType<PromGauge<string>['get']> {
-    const base = await super.get()
-    const values: Sample[] = []
-    for (const m of this.members) values.push(sample(m.value, NO_LABELS, m.id.labels))
-    return { ...base, values }
+    return { ...await super.get(), values: scalarSamples(this.members) }
   }
 }
 
