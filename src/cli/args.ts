@@ -80,3 +80,25 @@ export function usage (command: string, specs: readonly FlagSpec[]): string {
   })
   return `usage: ferry ${command} [flags]\n${lines.join('\n')}\n`
 }
+
+/**
+ * A command's flags, or the exit code the command ends with instead: 2 after a usage error
+ * (printed on stderr with the usage), 0 after `--help` (the usage on stdout).
+ */
+export function commandFlags (command: string, argv: readonly string[], specs: readonly FlagSpec[]): ParsedFlags | number {
+  let flags: ParsedFlags
+  try {
+    flags = parseFlags(argv, specs)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`ferry ${command}: ${err.message}\n${usage(command, specs)}`)
+      return 2
+    }
+    throw err
+  }
+  if (one(flags, 'help') === 'true') {
+    process.stdout.write(usage(command, specs))
+    return 0
+  }
+  return flags
+}

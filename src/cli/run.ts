@@ -2,7 +2,7 @@
 
 import { Ferry, ConfigError } from '../ferry'
 import { Logger, isLogLevel } from '../observability/logger'
-import { parseFlags, one, parseLabels, usage, UsageError, type FlagSpec } from './args'
+import { commandFlags, one, parseLabels, usage, type FlagSpec } from './args'
 import { parseDuration } from '../config/duration'
 import { availableParallelism } from 'node:os'
 import { sharedMemoryUnavailableReason } from '../upstream/shared-memory'
@@ -33,20 +33,8 @@ export const RUN_FLAGS: FlagSpec[] = [
 ]
 
 export async function runCommand (argv: string[]): Promise<number> {
-  let flags
-  try {
-    flags = parseFlags(argv, RUN_FLAGS)
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`ferry run: ${err.message}\n${usage('run', RUN_FLAGS)}`)
-      return 2
-    }
-    throw err
-  }
-  if (one(flags, 'help') === 'true') {
-    process.stdout.write(usage('run', RUN_FLAGS))
-    return 0
-  }
+  const flags = commandFlags('run', argv, RUN_FLAGS)
+  if (typeof flags === 'number') return flags
   const configPaths = flags.get('config') ?? []
   const role = one(flags, 'role')
   const level = one(flags, 'log-level') ?? 'info'

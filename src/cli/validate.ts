@@ -2,7 +2,7 @@
 // Exit 0 when valid (warnings are printed but do not fail), 1 with every error otherwise.
 
 import { loadConfig, formatDiagnostic } from '../config/load'
-import { parseFlags, one, usage, UsageError, type FlagSpec } from './args'
+import { commandFlags, one, usage, type FlagSpec } from './args'
 
 const FLAGS: FlagSpec[] = [
   { name: 'config', repeat: true, help: 'Istio YAML/JSON file or directory (repeatable)' },
@@ -11,20 +11,8 @@ const FLAGS: FlagSpec[] = [
 ]
 
 export function validateCommand (argv: string[]): number {
-  let flags
-  try {
-    flags = parseFlags(argv, FLAGS)
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`ferry validate: ${err.message}\n${usage('validate', FLAGS)}`)
-      return 2
-    }
-    throw err
-  }
-  if (one(flags, 'help') === 'true') {
-    process.stdout.write(usage('validate', FLAGS))
-    return 0
-  }
+  const flags = commandFlags('validate', argv, FLAGS)
+  if (typeof flags === 'number') return flags
   const paths = flags.get('config') ?? []
   if (paths.length === 0) {
     process.stderr.write(`ferry validate: --config is required\n${usage('validate', FLAGS)}`)

@@ -188,3 +188,14 @@ t.test('ferry run with an access log it cannot open exits 1 and names the path',
   t.match(r.stderr, `start failed: access log ${missing}: ENOENT`)
   t.notMatch(r.stderr, /Unhandled 'error' event/)
 })
+
+t.test('an unknown flag is a usage error (exit 2, usage on stderr) for run and validate; --help is exit 0', async t => {
+  for (const command of ['run', 'validate']) {
+    const bad = await ferry([command, '--bogus'])
+    t.equal(bad.code, 2, `ferry ${command} --bogus`)
+    t.match(bad.stderr, `ferry ${command}: unknown flag --bogus\nusage: ferry ${command} [flags]`)
+    const help = await ferry([command, '--help'])
+    t.equal(help.code, 0, `ferry ${command} --help`)
+    t.match(help.stdout, `usage: ferry ${command} [flags]`)
+  }
+})
