@@ -73,6 +73,9 @@ export function compileRe2Regex(pattern: string): FullMatchRegex {
   return new Re2Regex(pattern, new (loadRE2())(wrapForRe2(pattern), 'u'))
 }
 
+// Two classes with the same bodies on purpose: each keeps its `this.re.test` call site
+// monomorphic. One class over both engines measured 75 / 52 ns per JS test (hit / miss) against
+// 34 / 24 ns (bench/micro/route-match.bench.js), once RE2 and JS regexes share the call site.
 class Re2Regex implements FullMatchRegex {
   readonly engine = 're2' as const
   constructor(
